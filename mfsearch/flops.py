@@ -1,0 +1,211 @@
+"""The FLOP convention, in one place.
+
+FLOPs here are multiply-adds as fvcore counts them (the paper's convention):
+convolutions, Linear layers and matrix products count one per multiply-add;
+BatchNorm (eval) counts 2 per element, LayerNorm 5, adaptive average pooling 1
+per input element; activations, softmax, element-wise products and additions
+count zero (fvcore ignores them). Every family is counted the same way, in
+eval mode, batch 1, at the architecture's own resolution, with a 1000-class
+head unless told otherwise, BatchNorm included.
+
+`count_flops` traces the model with fvcore; `estimate_flops` is the closed form
+of the same count for Mobile-Former configs, fast enough for search loops.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .models.config import MobileFormerConfig, MobileNetV3Config, ModelConfig
+from .models.registry import create_model, get_config
+
+PARTS = ("stem+head", "mobile", "former", "bridge")
+
+
+@dataclass
+class FlopReport:
+    """fvcore's count of one model: total multiply-adds, parameters and where they go."""
+
+    flops: int
+    params: int
+    resolution: int
+    breakdown: dict[str, int] = field(default_factory=dict)
+    by_operator: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flops_without_bn(self) -> int:
+        return self.flops - self.by_operator.get("batch_norm", 0)
+
+    def share(self, part: str) -> float:
+        return self.breakdown.get(part, 0) / self.flops if self.flops else 0.0
+
+
+def _part_of(module_name: str) -> str:
+    """Assign a module (by its dotted name) to stem+head / mobile / former / bridge."""
+    parts = module_name.split(".")
+    if parts[0] in ("stem", "head", "avgpool", "classifier") or module_name in ("features.0",):
+        return "stem+head"
+    if parts[0] == "final_m2f" or any(p in ("m2f", "f2m") for p in parts):
+        return "bridge"
+    if "former" in parts:
+        return "former"
+    return "mobile"
+
+
+def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
+                num_classes: int = 1000) -> FlopReport:
+    """Count multiply-adds with fvcore (eval mode, batch 1); see the module docstring."""
+    from fvcore.nn import FlopCountAnalysis
+
+    if isinstance(model_or_name_or_config, nn.Module):
+        model = model_or_name_or_config
+        cfg = getattr(model, "config", None)
+    else:
+        cfg = get_config(model_or_name_or_config)
+        model = create_model(cfg, num_classes=num_classes)
+    res = resolution or (cfg.resolution if cfg is not None else 224)
+    if isinstance(model, nn.Module) and cfg is not None and not hasattr(model, "config"):
+        model.config = cfg  # type: ignore[attr-defined]
+    was_training = model.training
+    model.eval()
+    try:
+        fvcore_log = logging.getLogger("fvcore")
+        level = fvcore_log.level
+        fvcore_log.setLevel(logging.ERROR)
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            analysis = FlopCountAnalysis(model, torch.zeros(1, 3, res, res, device=device))
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            total = int(analysis.total())
+            by_module = analysis.by_module()
+            by_op = {k: int(v) for k, v in analysis.by_operator().items()}
+        fvcore_log.setLevel(level)
+    finally:
+        model.train(was_training)
+    breakdown = {p: 0 for p in PARTS}
+    for name, mod in model.named_modules():
+        if name and not any(True for _ in mod.children()):  # leaves only, so nothing counts twice
+            breakdown[_part_of(name)] += int(by_module.get(name, 0))
+    # ops called functionally on a non-leaf module (matmul in the bridges, pooling in
+    # the head) are attributed to that module: add what leaves did not cover
+    for name, mod in model.named_modules():
+        if name and any(True for _ in mod.children()):
+            own = int(by_module.get(name, 0)) - sum(int(by_module.get(f"{name}.{c}", 0))
+                                                     for c, _ in mod.named_children())
+            if own:
+                breakdown[_part_of(name)] += own
+    own_root = total - sum(int(by_module.get(c, 0)) for c, _ in model.named_children())
+    breakdown["stem+head"] += own_root
+    params = sum(p.numel() for p in model.parameters())
+    return FlopReport(total, params, res, breakdown, by_op)
+
+
+# ---- closed form ---------------------------------------------------------------------
+
+def _conv(h: int, cin: int, cout: int, k: int, stride: int, groups: int = 1) -> tuple[int, int]:
+    """Multiply-adds of conv + eval BatchNorm, and the output size (square maps, pad k//2)."""
+    ho = (h + 2 * (k // 2) - k) // stride + 1
+    return ho * ho * cout * (cin // groups) * k * k + 2 * ho * ho * cout, ho
+
+
+def _m2f(length: int, c: int, m: int, d: int) -> int:
+    # q+gate Linear, two matmuls over the map, output projection, LayerNorm
+    return m * d * 2 * c + 2 * m * c * length + m * c * d + 5 * m * d
+
+
+def _f2m(length: int, c: int, m: int, d: int) -> int:
+    return m * d * 2 * c + 2 * length * m * c
+
+
+def _former(m: int, d: int, ffn: int | None) -> int:
+    f = 2 * m * d * d + 2 * m * m * d + 5 * m * d
+    if ffn:
+        f += 2 * m * d * d * ffn + 5 * m * d
+    return f
+
+
+def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) -> dict[str, int]:
+    parts = {p: 0 for p in PARTS}
+    m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
+    tok = cfg.uses_tokens
+    f, h = _conv(res, 3, cfg.stem_channels(), 3, 2)
+    parts["stem+head"] += f
+    for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():
+        h_in = h
+        if kind == "lite":
+            f1, h = _conv(h, cin, cin * e1, 3, stride, groups=cin)
+            f2, _ = _conv(h, cin * e1, cout, 1, 1, groups=g)
+            parts["mobile"] += f1 + f2
+            continue
+        if tok and cfg.mobile_to_former:
+            parts["bridge"] += _m2f(h_in * h_in, cin, m, d)
+        if tok:
+            parts["former"] += _former(m, d, cfg.ffn_expansion if cfg.former_ffn else None)
+        if kind == "block":
+            hidden = cin * e1
+            f1, _ = _conv(h, cin, hidden, 1, 1, groups=g)
+            f2, h = _conv(h, hidden, hidden, 3, stride, groups=hidden)
+            f3, _ = _conv(h, hidden, cout, 1, 1, groups=g)
+            widths = [hidden, hidden]
+            mobile = f1 + f2 + f3
+        else:
+            h1, h2 = cin * e1, cout * e2
+            f1, h = _conv(h, cin, h1, 3, stride, groups=cin)
+            f2, _ = _conv(h, h1, cout, 1, 1, groups=g)
+            f3, _ = _conv(h, cout, h2, 3, 1, groups=cout)
+            f4, _ = _conv(h, h2, cout, 1, 1, groups=g)
+            widths = [h1, h2]
+            mobile = f1 + f2 + f3 + f4
+        if tok and cfg.dynamic_relu:
+            sq = d // 4
+            mobile += d * sq * len(widths) + sum(sq * 2 * w for w in widths)
+        parts["mobile"] += mobile
+        if tok and cfg.former_to_mobile:
+            parts["bridge"] += _f2m(h * h, cout, m, d)
+    last = cfg.last_channels()
+    if tok and cfg.mobile_to_former:
+        parts["bridge"] += _m2f(h * h, last, m, d)
+    hidden = last * cfg.head_expansion
+    f, _ = _conv(h, last, hidden, 1, 1, groups=g)
+    fc_in = hidden + (d if tok else 0)
+    parts["stem+head"] += (f + h * h * hidden + fc_in * cfg.head_hidden + 2 * cfg.head_hidden
+                           + cfg.head_hidden * num_classes)
+    return parts
+
+
+@lru_cache(maxsize=512)
+def _traced_flops(cfg_json: str, res: int, num_classes: int) -> int:
+    from .models.config import config_from_dict
+    import json
+    return count_flops(config_from_dict(json.loads(cfg_json)), res, num_classes).flops
+
+
+def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num_classes: int = 1000,
+                   breakdown: bool = False) -> int | dict[str, int]:
+    """Closed-form multiply-adds of a config under the same convention as `count_flops`.
+
+    Mobile-Former configs are computed analytically (microseconds); MobileNetV3 configs
+    are a small fixed family, traced once and cached.
+    """
+    cfg = get_config(config)
+    res = resolution or cfg.resolution
+    if isinstance(cfg, MobileNetV3Config):
+        total = _traced_flops(cfg.to_json(), res, num_classes)
+        return {"total": total} if breakdown else total
+    parts = _mobile_former_flops(cfg, res, num_classes)
+    if breakdown:
+        return {**parts, "total": sum(parts.values())}
+    return sum(parts.values())
+
+
+def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:
+    """Parameter count without building the model's weights (meta device)."""
+    cfg = get_config(config)
+    with torch.device("meta"):
+        model = create_model(cfg, num_classes=num_classes)
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,210 @@
+"""Plain-data description of a Mobile-Former, kept apart from the modules (timm style).
+
+A config is the single thing a search samples, a results row stores and
+`create_model` rebuilds, so it must round-trip through JSON exactly.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Iterable
+
+KINDS = ("lite", "down", "block")
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """MobileNet channel rounding: nearest multiple of `divisor`, never more than 10% below."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One row of the architecture table: [kind, e1, out, n, stride, e2] as in the paper."""
+
+    kind: str
+    e1: int
+    out: int
+    n: int = 1
+    stride: int = 1
+    e2: int = 0
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> "BlockSpec":
+        kind, e1, out, n, stride, e2 = row
+        return cls(str(kind), int(e1), int(out), int(n), int(stride), int(e2))
+
+    def to_row(self) -> list:
+        return [self.kind, self.e1, self.out, self.n, self.stride, self.e2]
+
+
+@dataclass(frozen=True)
+class MobileFormerConfig:
+    """Everything that decides a Mobile-Former's weights and compute.
+
+    `resolution` is the input size the architecture is designed (and FLOP-counted)
+    for; the module itself accepts any size from 32 to 320.
+    """
+
+    blocks: tuple[BlockSpec, ...]
+    stem: int = 16
+    width_mult: float = 1.0
+    tokens: int = 6
+    token_dim: int = 192
+    bridge_heads: int = 2
+    former_heads: int = 4
+    ffn_expansion: int = 2
+    head_hidden: int = 1280
+    head_expansion: int = 6
+    group_num: int = 1
+    dropout: float = 0.2
+    resolution: int = 224
+    # ablation switches (all True = the published architecture)
+    mobile_to_former: bool = True
+    former_to_mobile: bool = True
+    dynamic_relu: bool = True
+    former_ffn: bool = True
+    former: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", tuple(
+            b if isinstance(b, BlockSpec) else BlockSpec.from_row(b) for b in self.blocks))
+        self.validate()
+
+    # ---- derived shapes -------------------------------------------------------------
+    @property
+    def uses_tokens(self) -> bool:
+        """Without the Former there are no global tokens at all: a pure MobileNet stack."""
+        return self.former
+
+    @property
+    def divisor(self) -> int:
+        return 8 if self.width_mult > 1.01 else 4
+
+    def stem_channels(self) -> int:
+        return make_divisible(self.stem * self.width_mult, 4)
+
+    def expanded_rows(self) -> list[tuple[str, int, int, int, int, int]]:
+        """Rows with repeats unrolled and widths applied: (kind, in, out, stride, e1, e2)."""
+        rows = []
+        cin = self.stem_channels()
+        for idx, b in enumerate(self.blocks):
+            cout = make_divisible(b.out * self.width_mult, 4 if idx == 0 else self.divisor)
+            for rep in range(b.n):
+                rows.append((b.kind, cin, cout, b.stride if rep == 0 else 1, b.e1, b.e2))
+                cin = cout
+        return rows
+
+    def last_channels(self) -> int:
+        return self.expanded_rows()[-1][2]
+
+    @property
+    def depth(self) -> int:
+        return sum(b.n for b in self.blocks)
+
+    # ---- checks ---------------------------------------------------------------------
+    def validate(self) -> None:
+        """Reject configs that would build a broken module, with a message naming the field."""
+        def bad(msg: str) -> None:
+            raise ValueError(f"invalid MobileFormerConfig: {msg}")
+
+        if not self.blocks:
+            bad("blocks is empty")
+        for i, b in enumerate(self.blocks):
+            if b.kind not in KINDS:
+                bad(f"block {i} kind {b.kind!r} is not one of {KINDS}")
+            if b.e1 < 1 or b.out < 1 or b.n < 1 or b.stride not in (1, 2):
+                bad(f"block {i} {b.to_row()} needs e1>=1, out>=1, n>=1, stride 1 or 2")
+            if b.kind == "down" and b.e2 < 1:
+                bad(f"block {i} is 'down' and needs e2>=1")
+            if b.kind == "lite" and b.e2 != 0:
+                bad(f"block {i} is 'lite' and takes e2=0")
+        if self.width_mult <= 0 or self.stem < 1:
+            bad("width_mult and stem must be positive")
+        if self.former:
+            if self.tokens < 1 or self.token_dim < 4:
+                bad("tokens >= 1 and token_dim >= 4 are needed with a Former")
+            if self.token_dim % self.former_heads:
+                bad(f"token_dim {self.token_dim} is not divisible by former_heads {self.former_heads}")
+            if self.token_dim % 4:
+                bad(f"token_dim {self.token_dim} must be divisible by 4 (dynamic-ReLU MLP reduction)")
+            for kind, cin, cout, *_ in self.expanded_rows():
+                if kind != "lite" and (cin % self.bridge_heads or cout % self.bridge_heads):
+                    bad(f"channels {cin}/{cout} are not divisible by bridge_heads {self.bridge_heads}")
+        if self.group_num > 1:
+            for kind, cin, cout, _, e1, e2 in self.expanded_rows():
+                if cin % self.group_num or cout % self.group_num or (cin * e1) % self.group_num:
+                    bad(f"channels {cin}->{cout} (e1={e1}) are not divisible by group_num {self.group_num}")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout must be in [0, 1)")
+        if not 32 <= self.resolution <= 320:
+            bad(f"resolution {self.resolution} is outside 32..320")
+
+    # ---- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["blocks"] = [b.to_row() for b in self.blocks]
+        return {"family": "mobile_former", **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MobileFormerConfig":
+        d = {k: v for k, v in d.items() if k != "family"}
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown MobileFormerConfig fields: {sorted(unknown)}")
+        d["blocks"] = tuple(BlockSpec.from_row(r) for r in d["blocks"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MobileFormerConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> "MobileFormerConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class MobileNetV3Config:
+    """A torchvision MobileNetV3 family member: variant, width and design resolution."""
+
+    variant: str = "large"  # "large" | "small"
+    width_mult: float = 1.0
+    dropout: float = 0.2
+    resolution: int = 224
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("large", "small"):
+            raise ValueError(f"invalid MobileNetV3Config: variant {self.variant!r} is not 'large' or 'small'")
+        if self.width_mult <= 0:
+            raise ValueError("invalid MobileNetV3Config: width_mult must be positive")
+        if not 32 <= self.resolution <= 320:
+            raise ValueError(f"invalid MobileNetV3Config: resolution {self.resolution} is outside 32..320")
+
+    def to_dict(self) -> dict:
+        return {"family": "mobilenet_v3", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MobileNetV3Config":
+        return cls(**{k: v for k, v in d.items() if k != "family"})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+ModelConfig = MobileFormerConfig | MobileNetV3Config
+
+
+def config_from_dict(d: dict) -> ModelConfig:
+    """Rebuild either family's config from its dict (the `family` key decides)."""
+    family = d.get("family", "mobile_former")
+    if family == "mobile_former":
+        return MobileFormerConfig.from_dict(d)
+    if family == "mobilenet_v3":
+        return MobileNetV3Config.from_dict(d)
+    raise ValueError(f"unknown model family {family!r}; expected 'mobile_former' or 'mobilenet_v3'")

@@ -1,0 +1,305 @@
+"""Mobile-Former (Chen et al., CVPR 2022) built from a `MobileFormerConfig`.
+
+Layout choices made for CPU training speed without changing the maths:
+tokens are kept batch-first (B, M, d); the two Linear layers that read the same
+tokens in a bridge are one Linear with concatenated weights; the dynamic-ReLU
+coefficient MLPs of a block share one first layer; dynamic ReLU is a fused
+autograd function; bridges read the feature map through views that work for
+both NCHW and channels_last. Parameter counts and multiply-adds are unchanged.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import MobileFormerConfig
+
+
+def h_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return F.relu6(x + 3.0) / 6.0
+
+
+class DynamicReLUFn(torch.autograd.Function):
+    """y = max(a1*x, a2*x) per (sample, channel), with one saved input and no masks.
+
+    max(a1 x, a2 x) equals hi*x for x >= 0 and lo*x for x < 0 (hi/lo = the larger/
+    smaller coefficient), so forward and backward need only x, hi and lo.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
+        hi, lo = torch.maximum(a1, a2), torch.minimum(a1, a2)
+        pos = x >= 0
+        ctx.save_for_backward(x, a1, a2)
+        return x * torch.where(pos, hi, lo)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, a1, a2 = ctx.saved_tensors
+        hi, lo = torch.maximum(a1, a2), torch.minimum(a1, a2)
+        pos = x >= 0
+        grad_x = grad * torch.where(pos, hi, lo)
+        gx = grad * x
+        g_hi = torch.where(pos, gx, 0.0).sum((2, 3), keepdim=True)
+        g_lo = gx.sum((2, 3), keepdim=True) - g_hi
+        first_is_hi = a1 >= a2
+        grad_a1 = torch.where(first_is_hi, g_hi, g_lo)
+        grad_a2 = torch.where(first_is_hi, g_lo, g_hi)
+        return grad_x, grad_a1, grad_a2
+
+
+def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """Apply dynamic ReLU; `coeffs` is (B, 2C) of h_sigmoid outputs (s1, s2)."""
+    b, c = x.shape[0], x.shape[1]
+    s1, s2 = coeffs.view(b, 2, c, 1, 1).unbind(1)
+    a1 = 2.0 * s1          # (s1 - 0.5) * 2 + 1, in [0, 2]
+    a2 = 2.0 * s2 - 1.0    # (s2 - 0.5) * 2, in [-1, 1]
+    if torch.jit.is_tracing() or not torch.is_grad_enabled():
+        return torch.maximum(x * a1, x * a2)
+    return DynamicReLUFn.apply(x, a1, a2)
+
+
+class ChannelShuffle(nn.Module):
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.channel_shuffle(x, self.groups) if x.is_contiguous() else \
+            F.channel_shuffle(x.contiguous(), self.groups).contiguous(memory_format=torch.channels_last)
+
+
+def conv_bn(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout))
+
+
+def shuffle_or_id(groups: int) -> nn.Module:
+    return ChannelShuffle(groups) if groups > 1 else nn.Identity()
+
+
+class CoeffMLPs(nn.Module):
+    """The dynamic-ReLU coefficient MLPs of one block, read off the first token.
+
+    Each activation has its own two-layer MLP (d -> d/4 -> 2C); the first layers
+    are stacked into one Linear since they read the same input.
+    """
+
+    def __init__(self, token_dim: int, widths: list[int]):
+        super().__init__()
+        self.squeeze = token_dim // 4
+        self.first = nn.Linear(token_dim, self.squeeze * len(widths))
+        self.second = nn.ModuleList(nn.Linear(self.squeeze, 2 * w) for w in widths)
+
+    def forward(self, z0: torch.Tensor) -> list[torch.Tensor]:
+        hidden = F.relu(self.first(z0)).split(self.squeeze, dim=-1)
+        return [h_sigmoid(lin(h)) for lin, h in zip(self.second, hidden)]
+
+
+class MobileToFormer(nn.Module):
+    """Tokens attend to the map; the map is key and value with no projection."""
+
+    def __init__(self, channels: int, token_dim: int, heads: int):
+        super().__init__()
+        self.heads, self.channels = heads, channels
+        self.scale = (channels // heads) ** -0.5
+        self.q_gate = nn.Linear(token_dim, 2 * channels)  # query and gate, both read z
+        self.proj = nn.Linear(channels, token_dim)
+        self.norm = nn.LayerNorm(token_dim)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[0], x.shape[1]
+        m = z.shape[1]
+        q, gate = self.q_gate(z).split(c, dim=-1)
+        q = q.view(b, m, self.heads, c // self.heads).transpose(1, 2)       # B h M C/h
+        k = x.flatten(2).unflatten(1, (self.heads, c // self.heads))        # B h C/h L
+        attn = torch.softmax(torch.matmul(q, k) * self.scale, dim=-1)       # B h M L
+        out = torch.matmul(attn, k.transpose(-1, -2))                       # B h M C/h
+        out = out.transpose(1, 2).reshape(b, m, c) * (2.0 * h_sigmoid(gate))
+        return self.norm(z + self.proj(out))
+
+
+class FormerToMobile(nn.Module):
+    """The map attends to the tokens; the map is the query with no projection."""
+
+    def __init__(self, channels: int, token_dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.scale = (channels // heads) ** -0.5
+        self.kv = nn.Linear(token_dim, 2 * channels)  # key and value, both read z
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        b, c, hgt, wid = x.shape
+        m, h = z.shape[1], self.heads
+        k, v = self.kv(z).view(b, m, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)  # B h M C/h
+        q = x.flatten(2).unflatten(1, (h, c // h))                           # B h C/h L
+        attn = torch.softmax(torch.matmul(q.transpose(-1, -2), k.transpose(-1, -2)) * self.scale, dim=-1)
+        out = torch.matmul(attn, v)                                          # B h L C/h
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            out = out.permute(0, 2, 1, 3).reshape(b, hgt, wid, c).permute(0, 3, 1, 2)
+        else:
+            out = out.permute(0, 1, 3, 2).reshape(b, c, hgt, wid)
+        return x + out
+
+
+class Former(nn.Module):
+    """Post-norm transformer block on the tokens; keys and values are the tokens."""
+
+    def __init__(self, token_dim: int, heads: int, ffn_expansion: int, use_ffn: bool):
+        super().__init__()
+        self.heads = heads
+        self.scale = (token_dim // heads) ** -0.5
+        self.q = nn.Linear(token_dim, token_dim)
+        self.proj = nn.Linear(token_dim, token_dim)
+        self.norm = nn.LayerNorm(token_dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(token_dim, token_dim * ffn_expansion), nn.GELU(),
+            nn.Linear(token_dim * ffn_expansion, token_dim)) if use_ffn else None
+        self.ffn_norm = nn.LayerNorm(token_dim) if use_ffn else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b, m, d = z.shape
+        h = self.heads
+        q = self.q(z).view(b, m, h, d // h).transpose(1, 2)                 # B h M d/h
+        k = z.view(b, m, h, d // h).transpose(1, 2)
+        attn = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.scale, dim=-1)
+        out = torch.matmul(attn, k).transpose(1, 2).reshape(b, m, d)
+        z = self.norm(z + self.proj(out))
+        if self.ffn is not None:
+            z = self.ffn_norm(z + self.ffn(z))
+        return z
+
+
+class LiteBlock(nn.Module):
+    """First row: depthwise 3x3 that expands by e1, ReLU6, pointwise projection."""
+
+    def __init__(self, cin: int, cout: int, stride: int, e1: int, groups: int):
+        super().__init__()
+        self.dw = conv_bn(cin, cin * e1, 3, stride, groups=cin)
+        self.shuffle = shuffle_or_id(cin if groups > 1 else 1)
+        self.pw = conv_bn(cin * e1, cout, groups=groups)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = self.pw(self.shuffle(F.relu6(self.dw(x))))
+        return (out + x if self.residual else out), z
+
+
+class MobileFormerBlock(nn.Module):
+    """Mobile->Former, Former, Mobile sub-block (+ skip), Former->Mobile."""
+
+    def __init__(self, cfg: MobileFormerConfig, kind: str, cin: int, cout: int, stride: int,
+                 e1: int, e2: int):
+        super().__init__()
+        g, d = cfg.group_num, cfg.token_dim
+        self.kind = kind
+        self.dynamic = cfg.dynamic_relu and cfg.uses_tokens
+        self.residual = stride == 1 and cin == cout
+        if kind == "block":
+            hidden = cin * e1
+            self.conv1 = nn.Sequential(*conv_bn(cin, hidden, groups=g), shuffle_or_id(g))
+            self.conv2 = conv_bn(hidden, hidden, 3, stride, groups=hidden)
+            self.conv3 = nn.Sequential(*conv_bn(hidden, cout, groups=g), shuffle_or_id(g))
+            act_widths = [hidden, hidden]
+        else:  # "down": dw(stride, x e1) -> pw -> dw(x e2) -> pw, inner residual on the second half
+            hidden1, hidden2 = cin * e1, cout * e2
+            self.conv1 = nn.Sequential(*conv_bn(cin, hidden1, 3, stride, groups=cin),
+                                       shuffle_or_id(cin if g > 1 else 1))
+            self.conv2 = conv_bn(hidden1, cout, groups=g)
+            self.conv3 = nn.Sequential(*conv_bn(cout, hidden2, 3, 1, groups=cout),
+                                       shuffle_or_id(cout if g > 1 else 1))
+            self.conv4 = conv_bn(hidden2, cout, groups=g)
+            act_widths = [hidden1, hidden2]
+        self.coeffs = CoeffMLPs(d, act_widths) if self.dynamic else None
+        self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if cfg.uses_tokens and cfg.mobile_to_former else None
+        self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if cfg.uses_tokens else None
+        self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if cfg.uses_tokens and cfg.former_to_mobile else None
+
+    def _act(self, x: torch.Tensor, coeffs: list[torch.Tensor] | None, i: int) -> torch.Tensor:
+        return dynamic_relu(x, coeffs[i]) if coeffs is not None else F.relu(x)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.m2f is not None:
+            z = self.m2f(x, z)
+        if self.former is not None:
+            z = self.former(z)
+        coeffs = self.coeffs(z[:, 0]) if self.coeffs is not None else None
+        if self.kind == "block":
+            out = self._act(self.conv1(x), coeffs, 0)
+            out = self._act(self.conv2(out), coeffs, 1)
+            out = self.conv3(out)
+        else:
+            mid = self.conv2(self._act(self.conv1(x), coeffs, 0))
+            out = mid + self.conv4(self._act(self.conv3(mid), coeffs, 1))
+        if self.residual:
+            out = out + x
+        if self.f2m is not None:
+            out = self.f2m(out, z)
+        return out, z
+
+
+class MobileFormerHead(nn.Module):
+    """1x1 conv to 6x channels, pool, concat the first token, MLP classifier."""
+
+    def __init__(self, cfg: MobileFormerConfig, cin: int, num_classes: int):
+        super().__init__()
+        g = cfg.group_num
+        hidden = cin * cfg.head_expansion
+        self.conv = nn.Sequential(shuffle_or_id(g), *conv_bn(cin, hidden, groups=g))
+        in_fc = hidden + (cfg.token_dim if cfg.uses_tokens else 0)
+        self.fc = nn.Linear(in_fc, cfg.head_hidden)
+        self.fc_norm = nn.BatchNorm1d(cfg.head_hidden)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(cfg.head_hidden, num_classes)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        x = F.hardswish(F.adaptive_avg_pool2d(F.relu6(self.conv(x)), 1).flatten(1))
+        if z is not None:
+            x = torch.cat([x, z[:, 0]], dim=1)
+        x = F.hardswish(self.fc_norm(self.fc(x)))
+        return self.classifier(self.dropout(x))
+
+
+class MobileFormer(nn.Module):
+    def __init__(self, cfg: MobileFormerConfig, num_classes: int = 1000):
+        super().__init__()
+        self.config, self.num_classes = cfg, num_classes
+        stem = cfg.stem_channels()
+        self.stem = nn.Sequential(*conv_bn(3, stem, 3, 2), nn.ReLU6(inplace=True))
+        self.tokens = nn.Parameter(torch.randn(cfg.tokens, cfg.token_dim)) if cfg.uses_tokens else None
+        blocks = []
+        for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():
+            if kind == "lite":
+                blocks.append(LiteBlock(cin, cout, stride, e1, cfg.group_num))
+            else:
+                blocks.append(MobileFormerBlock(cfg, kind, cin, cout, stride, e1, e2))
+        self.blocks = nn.ModuleList(blocks)
+        last = cfg.last_channels()
+        self.final_m2f = MobileToFormer(last, cfg.token_dim, cfg.bridge_heads) \
+            if cfg.uses_tokens and cfg.mobile_to_former else None
+        self.head = MobileFormerHead(cfg, last, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.tokens.unsqueeze(0).expand(x.shape[0], -1, -1) if self.tokens is not None else None
+        x = self.stem(x)
+        for block in self.blocks:
+            x, z = block(x, z)
+        if self.final_m2f is not None:
+            z = self.final_m2f(x, z)
+        return self.head(x, z)
