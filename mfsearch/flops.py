@@ -209,3 +209,22 @@ def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:
     with torch.device("meta"):
         model = create_model(cfg, num_classes=num_classes)
     return sum(p.numel() for p in model.parameters())
+
+
+def flops_table() -> str:
+    """Markdown table of every registered model: fvcore count against the published figures."""
+    from .models import MOBILENET_V3_PUBLISHED, list_models, preset_table
+    rows = ["| model | FLOPs (M) | published | FLOPs w/o BN (M) | params (M) | published | "
+            "Former+bridge share |", "|---|---|---|---|---|---|---|"]
+    for name in list_models():
+        r = count_flops(name)
+        pub = preset_table().get(name) or MOBILENET_V3_PUBLISHED.get(name, {})
+        share = r.share("former") + r.share("bridge")
+        rows.append(f"| {name} | {r.flops / 1e6:.1f} | {pub.get('flops_M', '')} | "
+                    f"{r.flops_without_bn / 1e6:.1f} | {r.params / 1e6:.2f} | {pub.get('params_M', '')} | "
+                    f"{share * 100:.1f}% |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(flops_table())

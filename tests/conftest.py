@@ -1,0 +1,43 @@
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from mfsearch.models import BlockSpec, MobileFormerConfig  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR10 = Path(os.environ.get("MFSEARCH_CIFAR10", REPO.parent / "shared" / "data" / "cifar10"))
+
+
+def random_mobile_former_config(rng: random.Random) -> MobileFormerConfig:
+    """A random valid config drawn independently of spaces/ (tests the generator alone)."""
+    heads = rng.choice([1, 2, 4])
+    rows = [["lite", rng.choice([2, 3]), rng.choice([8, 12, 16]), 1, rng.choice([1, 2]), 0]]
+    out = rows[0][2]
+    for _ in range(rng.randint(2, 4)):
+        out = int(out * rng.choice([1.5, 2]))
+        out -= out % 4
+        rows.append(["down", rng.randint(3, 6), out, 1, 2, rng.randint(2, 4)])
+        for _ in range(rng.randint(0, 2)):
+            rows.append(["block", rng.randint(2, 6), out, rng.randint(1, 2), 1, rng.randint(2, 4)])
+    return MobileFormerConfig(
+        blocks=tuple(BlockSpec.from_row(r) for r in rows), stem=rng.choice([8, 12, 16]),
+        width_mult=rng.choice([0.5, 0.75, 1.0, 1.25, 1.5]), tokens=rng.randint(1, 8),
+        token_dim=heads * 4 * rng.randint(4, 16), former_heads=heads,
+        ffn_expansion=rng.choice([1, 2, 4]), head_hidden=rng.choice([512, 1024, 1280]),
+        group_num=1, resolution=rng.choice([96, 128, 160, 192, 224, 256, 288]),
+        dynamic_relu=rng.random() > 0.2, former_ffn=rng.random() > 0.2,
+        mobile_to_former=rng.random() > 0.2, former_to_mobile=rng.random() > 0.2,
+        former=rng.random() > 0.1)
+
+
+@pytest.fixture
+def cifar10_root() -> Path:
+    if not (CIFAR10 / "train").is_dir():
+        pytest.skip(f"CIFAR-10 ImageFolder tree not found at {CIFAR10}")
+    return CIFAR10

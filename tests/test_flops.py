@@ -1,0 +1,89 @@
+"""FLOP and parameter counts of the presets and the MobileNetV3 family, and the closed form."""
+import random
+
+import pytest
+
+import mfsearch
+from mfsearch.models import MOBILENET_V3_PUBLISHED, preset_table
+
+from conftest import random_mobile_former_config
+
+# the authors' public implementation counted with fvcore (FLOPs M, params M)
+AUTHORS = {"mobile_former_26m": (26.0, 3.23), "mobile_former_52m": (51.8, 3.47),
+           "mobile_former_96m": (96.3, 4.59), "mobile_former_151m": (152.0, 7.60),
+           "mobile_former_214m": (215.3, 9.43), "mobile_former_294m": (295.4, 11.42),
+           "mobile_former_508m": (510.6, 13.98)}
+
+
+@pytest.fixture(scope="module")
+def preset_reports():
+    return {n: mfsearch.count_flops(n) for n in mfsearch.list_models("mobile_former")}
+
+
+def test_seven_presets_registered():
+    assert mfsearch.list_models("mobile_former") == list(AUTHORS)
+
+
+@pytest.mark.parametrize("name", list(AUTHORS))
+def test_preset_matches_published(name, preset_reports):
+    pub = preset_table()[name]
+    r = preset_reports[name]
+    flops_m, params_m = r.flops / 1e6, r.params / 1e6
+    assert abs(flops_m - pub["flops_M"]) <= max(0.01 * pub["flops_M"], 0.5)
+    assert abs(params_m - pub["params_M"]) <= max(0.01 * pub["params_M"], 0.05)
+    # and the authors' own module counted the same way
+    assert flops_m == pytest.approx(AUTHORS[name][0], abs=0.05)
+    assert params_m == pytest.approx(AUTHORS[name][1], abs=0.005)
+
+
+@pytest.mark.parametrize("name", list(AUTHORS))
+def test_former_and_bridge_under_a_fifth(name, preset_reports):
+    r = preset_reports[name]
+    assert sum(r.breakdown.values()) == r.flops
+    assert 0 < r.share("former") + r.share("bridge") < 0.20
+    assert r.share("mobile") > 0.5
+
+
+@pytest.mark.parametrize("name", sorted(MOBILENET_V3_PUBLISHED))
+def test_mobilenet_v3_matches_published_without_bn(name):
+    r = mfsearch.count_flops(name)
+    published = MOBILENET_V3_PUBLISHED[name]["flops_M"] * 1e6
+    assert abs(r.flops_without_bn - published) / published < 0.03
+    # the shared convention includes BatchNorm, which adds a few percent
+    assert 1.02 < r.flops / r.flops_without_bn < 1.07
+
+
+def test_mobilenet_v3_family_builds_and_orders():
+    flops = {n: mfsearch.count_flops(n).flops for n in mfsearch.list_models("mobilenet_v3")}
+    assert flops["mobilenet_v3_large_050"] < flops["mobilenet_v3_large_075"] \
+        < flops["mobilenet_v3_large_100"] < flops["mobilenet_v3_large_125"]
+    assert flops["mobilenet_v3_small_050"] < flops["mobilenet_v3_small_075"] < flops["mobilenet_v3_small_100"]
+
+
+@pytest.mark.parametrize("name", list(AUTHORS))
+def test_estimate_equals_fvcore_on_presets(name, preset_reports):
+    est = mfsearch.estimate_flops(name, breakdown=True)
+    assert est["total"] == preset_reports[name].flops
+    for part, value in preset_reports[name].breakdown.items():
+        assert est[part] == value
+
+
+def test_estimate_equals_fvcore_on_random_configs():
+    rng = random.Random(0)
+    worst = 0.0
+    for _ in range(100):
+        cfg = random_mobile_former_config(rng)
+        traced = mfsearch.count_flops(cfg).flops
+        worst = max(worst, abs(mfsearch.estimate_flops(cfg) - traced) / traced)
+    assert worst < 0.005
+
+
+@pytest.mark.parametrize("res", [32, 64, 100, 320])
+def test_estimate_at_other_resolutions_and_classes(res):
+    cfg = mfsearch.preset_config("mobile_former_52m")
+    assert mfsearch.estimate_flops(cfg, res, num_classes=10) == mfsearch.count_flops(cfg, res, 10).flops
+
+
+def test_estimate_params_matches_module():
+    cfg = mfsearch.preset_config("mobile_former_96m")
+    assert mfsearch.estimate_params(cfg) == sum(p.numel() for p in mfsearch.create_model(cfg).parameters())

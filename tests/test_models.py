@@ -1,0 +1,157 @@
+"""The generator: ablation switches, JSON round trip, resolutions, registry errors."""
+import json
+import random
+
+import pytest
+import torch
+
+import mfsearch
+from mfsearch.models import MobileFormerConfig, MobileNetV3Config, config_from_dict
+from mfsearch.models.mobile_former import MobileFormerBlock, dynamic_relu
+
+from conftest import random_mobile_former_config
+
+BASE = "mobile_former_52m"
+
+
+def _forward_backward(model, res=64, classes=10):
+    x = torch.randn(2, 3, res, res)
+    y = model(x)
+    assert y.shape == (2, classes) and torch.isfinite(y).all()
+    y.sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    return y
+
+
+def _blocks(model):
+    return [b for b in model.blocks if isinstance(b, MobileFormerBlock)]
+
+
+def test_published_model_has_every_part():
+    model = mfsearch.create_model(BASE, num_classes=10)
+    for b in _blocks(model):
+        assert b.m2f is not None and b.f2m is not None and b.former.ffn is not None and b.coeffs is not None
+    assert model.tokens.shape == (3, 128) and model.final_m2f is not None
+    _forward_backward(model)
+
+
+@pytest.mark.parametrize("switch,check", [
+    ("mobile_to_former", lambda m: all(b.m2f is None for b in _blocks(m)) and m.final_m2f is None),
+    ("former_to_mobile", lambda m: all(b.f2m is None for b in _blocks(m))),
+    ("dynamic_relu", lambda m: all(b.coeffs is None for b in _blocks(m))),
+    ("former_ffn", lambda m: all(b.former.ffn is None for b in _blocks(m))),
+    ("former", lambda m: m.tokens is None and all(b.former is None and b.m2f is None and b.f2m is None
+                                                  and b.coeffs is None for b in _blocks(m))),
+])
+def test_ablation_switch(switch, check):
+    full = mfsearch.create_model(BASE, num_classes=10)
+    model = mfsearch.create_model(BASE, num_classes=10, **{switch: False})
+    assert check(model)
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in full.parameters())
+    _forward_backward(model)
+    assert mfsearch.estimate_flops(model.config, 64, 10) == mfsearch.count_flops(model, 64, 10).flops
+    assert mfsearch.estimate_flops(model.config) < mfsearch.estimate_flops(BASE)
+
+
+def test_no_former_head_takes_no_token():
+    model = mfsearch.create_model(BASE, num_classes=10, former=False)
+    hidden = model.head.conv[-1].num_features
+    assert model.head.fc.in_features == hidden
+
+
+def test_plain_relu_without_dynamic_relu_is_relu():
+    model = mfsearch.create_model(BASE, num_classes=10, dynamic_relu=False).eval()
+    block = _blocks(model)[0]
+    x = torch.randn(3, 4)
+    assert torch.equal(block._act(x, None, 0), torch.relu(x))
+
+
+def test_dynamic_relu_is_max_of_two_lines():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 5, 5, dtype=torch.double, requires_grad=True)
+    coeffs = torch.rand(4, 12, dtype=torch.double, requires_grad=True)
+    a1 = 2 * coeffs[:, :6, None, None]
+    a2 = 2 * coeffs[:, 6:, None, None] - 1
+    assert torch.allclose(dynamic_relu(x, coeffs), torch.maximum(a1 * x, a2 * x))
+    assert torch.autograd.gradcheck(dynamic_relu, (x, coeffs))
+
+
+@pytest.mark.parametrize("name", ["mobile_former_26m", "mobile_former_151m", "mobile_former_508m"])
+def test_json_round_trip_rebuilds_identical_model(name):
+    cfg = mfsearch.preset_config(name)
+    text = cfg.to_json()
+    again = MobileFormerConfig.from_json(text)
+    assert again == cfg and again.to_json() == text
+    torch.manual_seed(3)
+    a = mfsearch.create_model(cfg, num_classes=7).eval()
+    torch.manual_seed(3)
+    b = mfsearch.create_model(config_from_dict(json.loads(text)), num_classes=7).eval()
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_random_configs_round_trip_and_run():
+    rng = random.Random(1)
+    for _ in range(10):
+        cfg = random_mobile_former_config(rng)
+        assert MobileFormerConfig.from_json(cfg.to_json()) == cfg
+        _forward_backward(mfsearch.create_model(cfg, num_classes=5), res=48, classes=5)
+
+
+@pytest.mark.parametrize("res", [32, 47, 128, 320])
+def test_any_resolution_and_class_count(res):
+    for name in ["mobile_former_26m", "mobile_former_96m"]:
+        model = mfsearch.create_model(name, num_classes=3)
+        _forward_backward(model, res=res, classes=3)
+
+
+def test_channels_last_matches_contiguous():
+    torch.manual_seed(0)
+    model = mfsearch.create_model("mobile_former_96m", num_classes=10).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        out = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(ref, out, atol=1e-5)
+
+
+def test_group_num_builds_shuffled_grouped_convs():
+    model = mfsearch.create_model("mobile_former_26m", num_classes=10)
+    groups = {m.groups for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)}
+    assert 4 in groups
+    _forward_backward(model)
+
+
+def test_mobilenet_v3_family():
+    for name in mfsearch.list_models("mobilenet_v3"):
+        model = mfsearch.create_model(name, num_classes=10)
+        _forward_backward(model, res=32)
+    cfg = MobileNetV3Config("small", 0.75)
+    assert config_from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_overrides_and_json_file(tmp_path):
+    model = mfsearch.create_model("mobile_former_151m", num_classes=10, tokens=3, width_mult=0.75)
+    assert model.tokens.shape[0] == 3 and model.config.width_mult == 0.75
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps({"config": model.config.to_dict(), "top1": 0.5}))
+    assert mfsearch.create_model(str(path), num_classes=10).config == model.config
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (dict(token_dim=130), "divisible"), (dict(resolution=16), "resolution"),
+    (dict(blocks=(("wide", 2, 8, 1, 1, 0),)), "kind"), (dict(dropout=1.5), "dropout"),
+    (dict(blocks=(("down", 2, 8, 1, 2, 0),)), "e2"),
+])
+def test_invalid_configs_are_refused(bad, msg):
+    cfg = mfsearch.preset_config(BASE)
+    with pytest.raises(ValueError, match=msg):
+        MobileFormerConfig(**{**cfg.__dict__, **bad})
+
+
+def test_unknown_model_name():
+    with pytest.raises(KeyError, match="unknown model"):
+        mfsearch.create_model("mobile_former_1m")

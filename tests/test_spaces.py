@@ -1,0 +1,172 @@
+"""The declarative spaces: presets round-trip, budgets, adapters, files."""
+import random
+import subprocess
+import sys
+
+import pytest
+
+import mfsearch
+from spaces import Choice, FloatGrid, IntRange, MobileFormerSpace, MobileNetV3Space, SpaceError, fit_to_budget
+
+
+@pytest.fixture(scope="module")
+def space():
+    return MobileFormerSpace()
+
+
+def test_space_modules_import_neither_optuna_nor_ray():
+    code = ("import sys, spaces, spaces.mobile_former, spaces.mobilenet_v3; "
+            "bad = [m for m in ('optuna', 'ray') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", mfsearch.list_models("mobile_former"))
+def test_presets_encode_and_decode_to_themselves(space, name):
+    cfg = mfsearch.preset_config(name)
+    params = space.encode(cfg)
+    assert space.decode(params) == cfg
+    for dim, value in params.items():
+        assert space.dimensions[dim].contains(value)
+
+
+def test_every_dimension_reachable(space):
+    rng = random.Random(0)
+    seen = {name: set() for name in space.dimensions}
+    for _ in range(3000):
+        for name, value in space.sample_params(rng).items():
+            seen[name].add(value)
+    for name, dim in space.dimensions.items():
+        assert seen[name] == set(dim.grid()), name
+    # and each value changes the decoded model where it is not inert
+    base = space.encode(mfsearch.preset_config("mobile_former_151m"))
+    for name in ("tokens", "token_dim", "width_mult", "head_hidden", "resolution", "depth3", "e1_3",
+                 "e2_2", "down_e1", "channels", "lite_stride", "group_num"):
+        values = space.dimensions[name].grid()
+        configs = {space.decode({**base, name: v}).to_json() for v in values}
+        assert len(configs) == len(values), name
+
+
+def test_ranges_contain_the_published_presets_and_more(space):
+    assert space.dimensions["tokens"].grid() == tuple(range(1, 9))
+    assert space.dimensions["token_dim"].grid()[0] == 64 and space.dimensions["token_dim"].grid()[-1] == 256
+    lo, hi = space.flops_range()
+    assert lo < 26e6 and hi > 508e6
+
+
+def test_no_sample_over_budget_in_10000_draws(space):
+    rng = random.Random(1)
+    budget = 150e6
+    for _ in range(10_000):
+        assert space.flops(space.sample(rng, max_flops=budget)) <= budget
+
+
+def test_budget_below_space_minimum_is_refused(space):
+    lo, _ = space.flops_range()
+    with pytest.raises(SpaceError, match="smallest"):
+        space.sample(random.Random(0), max_flops=lo * 0.5, max_tries=200)
+
+
+def test_flops_range_bounds_samples(space):
+    lo, hi = space.flops_range()
+    rng = random.Random(2)
+    for _ in range(500):
+        f = space.flops(space.sample(rng))
+        assert lo <= f <= hi
+
+
+@pytest.mark.parametrize("budget", [25e6, 50e6, 100e6, 150e6, 300e6, 500e6])
+def test_fit_to_budget_lands_in_band(space, budget):
+    """Width alone cannot shrink tokens or the head, nor cross every channel-rounding
+    jump: such configs are refused with a reason; all others land in [0.9 B, B]."""
+    rng = random.Random(int(budget))
+    landed = jumps = 0
+    for _ in range(40):
+        cfg = space.sample(rng)
+        try:
+            fitted = fit_to_budget(cfg, budget)
+        except SpaceError as exc:
+            assert "even at width" in str(exc) or "rounding jumps" in str(exc)
+            jumps += "rounding jumps" in str(exc)
+            continue
+        f = mfsearch.estimate_flops(fitted)
+        assert 0.9 * budget <= f <= budget
+        assert fitted.replace(width_mult=cfg.width_mult) == cfg  # only the width moved
+        landed += 1
+    assert landed >= 5 and jumps <= 0.25 * (landed + jumps), (landed, jumps)
+
+
+def test_fit_to_budget_on_presets():
+    for name in ("mobile_former_96m", "mobile_former_151m", "mobile_former_294m"):
+        for budget in (100e6, 150e6, 300e6, 500e6):
+            f = mfsearch.estimate_flops(fit_to_budget(mfsearch.preset_config(name), budget))
+            assert 0.9 * budget <= f <= budget
+
+
+def test_yaml_narrowing(tmp_path):
+    path = tmp_path / "narrow.yaml"
+    path.write_text("dimensions:\n  tokens: [2, 4]\n  width_mult: {low: 0.5, high: 0.8, step: 0.1}\n"
+                    "  resolution: 160\n  channels: [c151]\n")
+    space = MobileFormerSpace.from_file(path)
+    assert space.dimensions["tokens"] == Choice((2, 4))
+    assert space.dimensions["width_mult"] == FloatGrid(0.5, 0.8, 0.1)
+    rng = random.Random(0)
+    for _ in range(200):
+        cfg = space.sample(rng)
+        assert cfg.tokens in (2, 4) and 0.5 <= cfg.width_mult <= 0.8 and cfg.resolution == 160
+    again = MobileFormerSpace.from_dict(space.to_dict())
+    assert again.dimensions == space.dimensions
+
+
+def test_json_widening(tmp_path):
+    path = tmp_path / "wide.json"
+    path.write_text('{"dimensions": {"tokens": {"low": 1, "high": 12}}}')
+    assert MobileFormerSpace.from_file(path).dimensions["tokens"] == IntRange(1, 12)
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("dimensions: {tokens: [1, 2}", "not valid YAML"),
+    ("dimensions: {colour: [1]}", "unknown dimension"),
+    ("dimensions: {tokens: {low: 5, high: 1}}", "low <= high"),
+    ("dimensions: {tokens: []}", "empty"),
+    ("dimensions: {channels: [c999]}", "cannot build"),
+    ("- just\n- a list", "mapping"),
+])
+def test_broken_space_files(tmp_path, text, msg):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SpaceError, match=msg):
+        MobileFormerSpace.from_file(path)
+    assert "\n" not in str(pytest.raises(SpaceError, MobileFormerSpace.from_file, path).value)
+
+
+def test_missing_space_file(tmp_path):
+    with pytest.raises(SpaceError, match="not found"):
+        MobileFormerSpace.from_file(tmp_path / "nope.yaml")
+
+
+def test_optuna_adapter_proposes_decodable_params(space):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        cfg = space.decode(space.suggest(trial))
+        study.tell(trial, space.flops(cfg))
+    assert len(study.trials) == 20
+
+
+def test_ray_adapter_samples_decodable_params(space):
+    from ray.tune.search.sample import Domain
+    ps = space.ray_param_space()
+    assert set(ps) == set(space.dimensions)
+    params = {k: v.sample() if isinstance(v, Domain) else v for k, v in ps.items()}
+    assert space.decode(space.normalize(params)).validate() is None
+
+
+def test_mobilenet_v3_space():
+    space = MobileNetV3Space()
+    members = space.members(max_flops=150e6)
+    assert members and all(space.flops(c) <= 150e6 for c in members)
+    assert len(space.members()) == 2 * 4 * 6
+    for cfg in members:
+        assert space.decode(space.encode(cfg)) == cfg
