@@ -1,0 +1,64 @@
+"""MobileNetV3 baselines trained with the identical proxy protocol, cached across runs.
+
+The cache key is (dataset, data root, protocol, seed, architecture, device kind), so a
+later run with the same protocol reuses a baseline instead of training it again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from ..flops import estimate_flops
+from ..models import MobileNetV3Config, get_config, list_models
+from ..train import train_proxy
+from .evaluate import load_data
+from .results import make_row
+from .settings import SearchSettings
+
+CACHE_DIR = Path("~/.cache/mfsearch/baselines")
+
+
+def baseline_configs(budget: float) -> list[MobileNetV3Config]:
+    """The registered MobileNetV3 widths at 224 px whose MAdds fit the budget."""
+    cfgs = [get_config(n) for n in list_models("mobilenet_v3")]
+    return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
+
+
+def _key(settings: SearchSettings, cfg: MobileNetV3Config) -> str:
+    ident = {"dataset": settings.dataset, "root": str(Path(settings.data_root).resolve()) if settings.data_root
+             else None, "protocol": settings.protocol.to_dict(), "seed": settings.seed, "config": cfg.to_dict(),
+             "device": settings.resolved_device().split(":")[0]}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
+                  log: Callable[[str], None] = print) -> list[dict]:
+    cache = (cache_dir or CACHE_DIR).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    cfgs = baseline_configs(settings.budget)
+    for i, cfg in enumerate(cfgs, 1):
+        name = f"mobilenet_v3_{cfg.variant}_{round(cfg.width_mult * 100):03d}"
+        path = cache / f"{_key(settings, cfg)}.json"
+        if path.is_file():
+            row = json.loads(path.read_text())
+            log(f"baseline {i}/{len(cfgs)} {name}: top1 {row['final_top1']} (cached)")
+        else:
+            log(f"baseline {i}/{len(cfgs)} {name}: training ...")
+            r = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
+                            device=settings.resolved_device(), threads=settings.worker_threads * settings.workers)
+            row = make_row(trial_id=name, run=settings.name, backend="baseline", family="mobilenet_v3",
+                           status=r.status, variant=cfg.variant, width_mult=cfg.width_mult,
+                           resolution=cfg.resolution, config=cfg.to_dict(), flops=r.flops, params=r.params,
+                           proxy_resolution=r.proxy_resolution, top1_per_epoch=r.top1, final_top1=r.final_top1,
+                           best_top1=r.best_top1, train_loss=r.train_loss, epochs_done=r.epochs_done,
+                           wall_time=r.wall_time, train_time=round(r.train_time, 3), images_per_s=r.images_per_s,
+                           error=r.error, seed=settings.seed, dataset=settings.dataset,
+                           protocol=settings.protocol.to_dict())
+            if r.status == "complete":
+                path.write_text(json.dumps(row))
+            log(f"baseline {i}/{len(cfgs)} {name}: top1 {row['final_top1']} ({r.wall_time:.0f} s)")
+        rows.append({**row, "run": settings.name})
+    return rows

@@ -1,0 +1,154 @@
+"""Optuna backend: ask/tell workers sharing one storage.
+
+Local runs keep a journal file in the run folder (safe for concurrent writers from
+several processes, unlike SQLite); `--storage postgresql://...` shares a study across
+machines. Rerunning with the same name loads the study, marks trials a killed run
+left RUNNING as failed-interrupted, re-queues their parameters, and continues until
+the requested number of trials has finished.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any, Callable
+
+from ..flops import estimate_flops
+from ..train import TrialPruned
+from .errors import UsageError
+from .evaluate import evaluate_params, make_space
+from .settings import SearchSettings
+
+CONSTRAINT = "flops_over_budget"
+
+
+def _optuna():
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def make_storage(settings: SearchSettings):
+    optuna = _optuna()
+    if settings.storage:
+        try:
+            return optuna.storages.RDBStorage(settings.storage) if "://" in settings.storage else None
+        except Exception as exc:  # connection refused, unknown driver, bad URL ...
+            raise UsageError(f"--storage {settings.storage}: {' '.join(str(exc).split())[:200]}") from None
+    from optuna.storages.journal import JournalFileBackend
+    backend = JournalFileBackend(str((settings.run_dir / "study.journal").resolve()))
+    return optuna.storages.JournalStorage(backend)
+
+
+def make_sampler(settings: SearchSettings):
+    optuna = _optuna()
+    startup = max(3, min(10, settings.trials // 3))
+    return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=startup,
+                                      constant_liar=settings.workers > 1, multivariate=True)
+
+
+def open_study(settings: SearchSettings):
+    optuna = _optuna()
+    if settings.storage and "://" not in settings.storage:
+        raise UsageError(f"--storage {settings.storage!r} is not a database URL; use e.g. "
+                         "postgresql://user:pass@host/db, or leave it out for a journal file in the run folder")
+    directions = ["maximize"] if settings.objective == "accuracy" else ["maximize", "minimize"]
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) \
+        if settings.objective == "accuracy" else optuna.pruners.NopPruner()
+    return optuna.create_study(study_name=settings.name, storage=make_storage(settings), load_if_exists=True,
+                               directions=directions, sampler=make_sampler(settings), pruner=pruner)
+
+
+def finished(study) -> list:
+    """Trials that count towards --trials (an interrupted trial is re-run, not counted)."""
+    from optuna.trial import TrialState
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))]
+
+
+def recover_interrupted(study) -> int:
+    """Fail trials a killed run left RUNNING and queue their parameters again."""
+    from optuna.trial import TrialState
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+    return len(stale)
+
+
+def _objective_values(settings: SearchSettings, row: dict) -> list[float]:
+    top1 = row["final_top1"] if row["final_top1"] is not None else 0.0
+    return [top1] if settings.objective == "accuracy" else [top1, float(row["flops"])]
+
+
+def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
+    from optuna.trial import TrialState
+    space = make_space(settings)
+    trial = study.ask()
+    params = space.suggest(trial)
+    flops = estimate_flops(space.decode(params))
+    trial.set_constraint(CONSTRAINT, flops - settings.budget)
+
+    def on_epoch(epoch: int, top1: float) -> None:
+        if settings.objective == "accuracy":
+            trial.report(top1, epoch)
+            if trial.should_prune():
+                raise TrialPruned()
+
+    row = evaluate_params(settings, params, trial.number, on_epoch)
+    trial.set_user_attr("row", row)
+    if row["status"] in ("complete", "infeasible"):
+        study.tell(trial, _objective_values(settings, row))
+    elif row["status"] == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+    return row
+
+
+def worker_loop(settings: SearchSettings, deadline: float | None,
+                on_row: Callable[[dict], None] | None = None) -> None:
+    study = open_study(settings)
+    while len(finished(study)) < settings.trials and (deadline is None or time.time() < deadline):
+        row = run_trial(study, settings)
+        if on_row:
+            on_row(row)
+
+
+def _worker_main(settings_dict: dict, deadline: float | None) -> None:
+    import warnings
+    warnings.filterwarnings("ignore")
+    worker_loop(SearchSettings.from_dict(settings_dict), deadline)
+
+
+def rows_from_study(study) -> list[dict]:
+    return [t.user_attrs["row"] for t in study.get_trials(deepcopy=False) if "row" in t.user_attrs]
+
+
+def run_optuna(settings: SearchSettings, deadline: float | None, progress: Callable[[list[dict]], None]) -> list[dict]:
+    study = open_study(settings)
+    recovered = recover_interrupted(study)
+    if recovered:
+        print(f"resume: {recovered} interrupted trial(s) queued again", flush=True)
+    done_before = len(finished(study))
+    if done_before:
+        print(f"resume: {done_before} of {settings.trials} trials already finished", flush=True)
+    if settings.workers == 1:
+        worker_loop(settings, deadline, on_row=lambda _: progress(rows_from_study(study)))
+    else:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_worker_main, args=(settings.to_dict(), deadline), daemon=False)
+                 for _ in range(settings.workers)]
+        for p in procs:
+            p.start()
+        seen = -1
+        while any(p.is_alive() for p in procs):
+            time.sleep(2.0)
+            rows = rows_from_study(study)
+            if len(rows) != seen:
+                seen = len(rows)
+                progress(rows)
+        for p in procs:
+            p.join()
+    return rows_from_study(study)

@@ -1,0 +1,36 @@
+"""Parsing of human-friendly budgets and durations."""
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import UsageError
+
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
+
+
+def parse_budget(text: str) -> float:
+    """'150M', '150e6', '0.15G' -> multiply-adds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*(?:FLOPs|MAdds)?\s*", str(text))
+    if not m:
+        raise UsageError(f"--budget {text!r} is not a number of multiply-adds; write e.g. 150M, 150e6 or 0.15G")
+    value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--budget {text!r} must be positive; write e.g. 150M")
+    if value < 1e5:
+        raise UsageError(f"--budget {text!r} is {value:.0f} multiply-adds; did you mean {text}M?")
+    return value
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'30m', '2h', '90s', '45' (seconds) -> seconds; None stays None."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(text))
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(f"--timeout {text!r} is not a positive duration; write e.g. 30m, 2h or 90s")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def format_flops(value: float) -> str:
+    return f"{value / 1e6:.1f}M"

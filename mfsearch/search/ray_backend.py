@@ -1,0 +1,134 @@
+"""Ray Tune backend: the same space and the same Optuna TPE sampler (through
+`OptunaSearch`), ASHA early stopping for single-objective runs, one trial per
+`--workers` slot. State lives in the run folder, so rerunning with the same name
+restores the experiment and finishes what is left.
+
+Ray is started quietly: no dashboard, no log forwarding, token auth disabled for
+local runs (`RAY_AUTH_MODE=disabled`). A cluster user starts the head with
+`ray start --head` (and workers with `ray start --address HEAD:6379`), sets the same
+`RAY_AUTH_MODE` on every node, and passes `--address auto` or `--address HEAD:6379`;
+every node needs this project installed and the dataset at the same `--data-root`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ..flops import estimate_flops
+from .evaluate import evaluate_params, make_space
+from .optuna_backend import CONSTRAINT, make_sampler
+from .results import make_row
+from .settings import SearchSettings
+
+
+def _trainable(settings_dict: dict):
+    def trainable(config: dict[str, Any]) -> None:
+        import warnings
+        from ray import tune
+        warnings.filterwarnings("ignore")
+        settings = SearchSettings.from_dict(settings_dict)
+        trial_id = tune.get_context().get_trial_id()
+        last = settings.protocol.epochs - 1
+
+        def on_epoch(epoch: int, top1: float) -> None:
+            if epoch < last:  # the last epoch is reported with the finished row below
+                tune.report({"top1": top1, "flops": flops, "epoch": epoch + 1, "row": json.dumps(
+                    {"status": "pruned", "epochs_done": epoch + 1, "final_top1": top1})})
+
+        flops = estimate_flops(make_space(settings).decode(make_space(settings).normalize(config)))
+        row = evaluate_params(settings, dict(config), trial_id, on_epoch)
+        tune.report({"top1": row["final_top1"] or 0.0, "flops": row["flops"], "epoch": row["epochs_done"],
+                     "row": json.dumps(row, default=str)})
+    return trainable
+
+
+def _start_ray(settings: SearchSettings) -> None:
+    import logging
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                                  configure_logging=True)
+    if settings.address:
+        ray.init(address=settings.address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.workers * settings.worker_threads, **kwargs)
+
+
+def _row_from_result(result, settings: SearchSettings, space) -> dict | None:
+    """The finished row a trial reported, or a row rebuilt from what it reported before it stopped."""
+    metrics = result.metrics or {}
+    config = result.config or {}
+    if not config:
+        return None
+    if "row" in metrics:
+        row = json.loads(metrics["row"])
+        if "config" in row:
+            return row
+    params = space.normalize(config)
+    cfg = space.decode(params)
+    status = "pruned" if metrics.get("epoch") else "failed"
+    error = None if status == "pruned" else " ".join(str(result.error).split())[:500] if result.error else "no result"
+    history = result.metrics_dataframe
+    top1 = [float(v) for v in history["top1"]] if history is not None and "top1" in history else []
+    return make_row(trial_id=metrics.get("trial_id", ""), run=settings.name, backend="ray", family="mobile_former",
+                    status=status, config=cfg.to_dict(), flops=estimate_flops(cfg), top1_per_epoch=top1,
+                    final_top1=top1[-1] if top1 else None, best_top1=max(top1) if top1 else None,
+                    epochs_done=len(top1), error=error, seed=settings.seed, dataset=settings.dataset,
+                    protocol=settings.protocol.to_dict(), **params)
+
+
+def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable[[list[dict]], None]) -> list[dict]:
+    import time
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    _start_ray(settings)
+    space = make_space(settings)
+    budget = settings.budget
+
+    def define_by_run(trial) -> None:
+        params = space.suggest(trial)
+        trial.set_constraint(CONSTRAINT, estimate_flops(space.decode(params)) - budget)
+
+    if settings.objective == "accuracy":
+        metric, mode = "top1", "max"
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode,
+                                  max_t=settings.protocol.epochs, grace_period=1, reduction_factor=2)
+    else:
+        metric, mode = ["top1", "flops"], ["max", "min"]
+        scheduler = FIFOScheduler()
+    searcher = OptunaSearch(space=define_by_run, metric=metric, mode=mode, sampler=make_sampler(settings),
+                            seed=settings.seed)
+    device = settings.resolved_device()
+    trainable = tune.with_resources(_trainable(settings.to_dict()),
+                                    {"cpu": settings.worker_threads, "gpu": 1 if device.startswith("cuda") else 0})
+    storage = str((settings.run_dir / "ray").resolve())
+    path = Path(storage) / "tune"
+    rows_seen: list[dict] = []
+
+    class Progress(tune.Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            row = json.loads(trial.last_result.get("row", "{}")) if trial.last_result else {}
+            rows_seen.append(row if "config" in row else {"status": "pruned", **row})
+            progress(rows_seen)
+
+    time_budget = None if deadline is None else max(1.0, deadline - time.time())
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
+                                  max_concurrent_trials=settings.workers, time_budget_s=time_budget)
+    run_config = tune.RunConfig(name="tune", storage_path=storage, verbose=0, callbacks=[Progress()],
+                                log_to_file=True)
+    if tune.Tuner.can_restore(str(path)):
+        print("resume: restoring the Ray Tune experiment in", path, flush=True)
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, restart_errored=True)
+    else:
+        tuner = tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+    grid = tuner.fit()
+    rows = [r for r in (_row_from_result(res, settings, space) for res in grid) if r is not None]
+    return rows

@@ -1,0 +1,156 @@
+"""Orchestration of one search run: checks, baselines, backend, tables, summary."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..data import DataError
+from .baselines import run_baselines
+from .errors import UsageError
+from .evaluate import load_data, make_space
+from .parse import format_flops
+from .results import best_row, to_frame, write_best, write_table
+from .settings import SearchSettings, environment, write_run_json
+
+
+def check_output(settings: SearchSettings) -> bool:
+    """Refuse unusable output folders and incompatible resumes before anything is written.
+
+    Returns True when an earlier run of the same name is resumed.
+    """
+    out = Path(settings.out)
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to output folder {out}; pass a writable --out")
+    run_json = settings.run_dir / "run.json"
+    if not settings.run_dir.exists():
+        return False
+    if not run_json.is_file():
+        if any(settings.run_dir.iterdir()):
+            raise UsageError(f"{settings.run_dir} exists and is not a search run; pass another --name or --out")
+        return False
+    try:
+        earlier = json.loads(run_json.read_text())["settings"]
+        earlier_identity = SearchSettings.from_dict(earlier).identity()
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise UsageError(f"{run_json} is unreadable; pass another --name to start a new run") from None
+    ours = settings.identity()
+    diff = [k for k in ours if ours[k] != earlier_identity[k]]
+    if diff:
+        raise UsageError(f"run '{settings.name}' exists with different {', '.join(diff)}; rerun with the same "
+                         "settings to resume it, or pass another --name")
+    return True
+
+
+def check_budget(settings: SearchSettings):
+    space = make_space(settings)
+    lo, _ = space.flops_range()
+    if settings.budget < lo:
+        raise UsageError(f"budget {format_flops(settings.budget)} is below the smallest model this space holds "
+                         f"({format_flops(lo)} MAdds); raise --budget or widen the space with --space")
+    return space
+
+
+class Progress:
+    """Prints one line per finished trial: count, best so far, ETA."""
+
+    def __init__(self, settings: SearchSettings, done_before: int = 0):
+        self.settings, self.start, self.done_before = settings, time.time(), done_before
+
+    def __call__(self, rows: list[dict]) -> None:
+        done = len(rows)
+        new = max(0, done - self.done_before)
+        elapsed = time.time() - self.start
+        eta = ""
+        if new and done < self.settings.trials:
+            eta = f", ETA {dt.timedelta(seconds=round(elapsed / new * (self.settings.trials - done)))}"
+        best = [r for r in rows if r.get("status") == "complete" and r.get("final_top1") is not None]
+        last = rows[-1] if rows else {}
+        best_txt = "no complete trial yet"
+        if best:
+            b = max(best, key=lambda r: r["final_top1"])
+            best_txt = f"best top1 {b['final_top1']:.2f}% at {format_flops(b['flops'])}"
+        last_txt = f"last: {last.get('status')}" + (f" {last['final_top1']:.2f}%" if last.get("final_top1")
+                                                     is not None else "")
+        print(f"[{done}/{self.settings.trials}] {best_txt}; {last_txt}; elapsed "
+              f"{dt.timedelta(seconds=round(elapsed))}{eta}", flush=True)
+
+
+def describe(settings: SearchSettings, space) -> str:
+    p = settings.protocol
+    data = settings.dataset + (f" at {settings.data_root}" if settings.data_root else " (built in)"
+                               if settings.dataset == "synthetic" else "")
+    return (f"search '{settings.name}': budget {format_flops(settings.budget)} MAdds (each model at its own "
+            f"resolution, 1000 classes), backend {settings.backend}, objective {settings.objective}, "
+            f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
+            f"  dataset {data}; space {settings.space_file or 'default Mobile-Former space'} "
+            f"({len(space.dimensions)} dimensions)\n"
+            f"  proxy: {p.epochs} epochs on {p.data_fraction:.0%} of the training set, batch {p.batch_size}, "
+            f"AdamW lr {p.lr} wd {p.weight_decay}, seed {settings.seed}, device {settings.resolved_device()}\n"
+            f"  results: {settings.run_dir}")
+
+
+def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
+    resumed = check_output(settings)
+    space = check_budget(settings)
+    settings.resolved_device()
+    print(describe(settings, space), flush=True)
+    try:
+        load_data(settings)
+    except DataError:
+        raise
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    env = environment()
+    write_run_json(settings, {"status": "running", "started": started, "resumed": resumed, **env})
+    baselines = run_baselines(settings) if settings.baselines else []
+    if baselines:
+        write_table(to_frame(baselines), settings.run_dir, "baselines")
+    progress = Progress(settings)
+    if settings.backend == "optuna":
+        from .optuna_backend import run_optuna
+        rows = run_optuna(settings, deadline, progress)
+    else:
+        from .ray_backend import run_ray
+        rows = run_ray(settings, deadline, progress)
+    df = to_frame(rows)
+    write_table(df, settings.run_dir, "trials")
+    best = best_row(df)
+    if best is not None:
+        write_best(settings.run_dir, best)
+    write_run_json(settings, {"status": "finished", "started": started, "finished":
+                              dt.datetime.now().isoformat(timespec="seconds"), "resumed": resumed, **env})
+    summary = summarize(settings, df, to_frame(baselines))
+    print(summary["text"], flush=True)
+    return summary
+
+
+def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame) -> dict:
+    counts = df["status"].value_counts().to_dict() if not df.empty else {}
+    best = best_row(df)
+    bbest = best_row(base) if not base.empty else None
+    lines = [f"\n{len(df)} trials: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
+                                                    ("complete", "pruned", "infeasible", "failed"))]
+    lines.append(f"{'':<28}{'MAdds':>10}{'params':>10}{'proxy top1':>12}")
+    if best is not None:
+        cfg = json.loads(best["config"])
+        lines.append(f"{'best Mobile-Former':<28}{format_flops(best['flops']):>10}"
+                     f"{best['params'] / 1e6:>9.2f}M{best['final_top1']:>11.2f}%")
+        lines.append(f"  tokens {cfg['tokens']} x {cfg['token_dim']}, width {cfg['width_mult']}, "
+                     f"depth {sum(b[3] for b in cfg['blocks'])}, resolution {cfg['resolution']}")
+    else:
+        lines.append("no trial completed")
+    if bbest is not None:
+        lines.append(f"{'best MobileNetV3 (' + bbest['trial_id'].replace('mobilenet_v3_', '') + ')':<28}"
+                     f"{format_flops(bbest['flops']):>10}{bbest['params'] / 1e6:>9.2f}M{bbest['final_top1']:>11.2f}%")
+    elif settings.baselines:
+        lines.append("no MobileNetV3 baseline fits the budget")
+    lines.append(f"results: {settings.run_dir}/ (trials.parquet, trials.csv, baselines.parquet, best.json, "
+                 f"run.json); next: python analyze.py {settings.run_dir}")
+    return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(),
+            "baseline": None if bbest is None else bbest.to_dict(), "counts": counts}

@@ -1,0 +1,149 @@
+"""Every setting of a search run, validated once, recorded in run.json."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..data import DATASETS
+from ..train import ProxyProtocol
+from .errors import UsageError
+
+BACKENDS = ("optuna", "ray")
+OBJECTIVES = ("accuracy", "pareto")
+# settings that define what a run measures: a resumed run must keep them
+IDENTITY = ("budget", "backend", "objective", "dataset", "protocol", "space", "seed")
+
+
+@dataclass
+class SearchSettings:
+    budget: float
+    backend: str = "optuna"
+    objective: str = "accuracy"
+    trials: int = 16
+    timeout: float | None = None
+    workers: int = 1
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    download: bool = False
+    protocol: ProxyProtocol = field(default_factory=lambda: ProxyProtocol(epochs=3, data_fraction=0.2))
+    space: dict | None = None          # a space file's content (None: the default space)
+    space_file: str | None = None
+    seed: int = 0
+    name: str = ""
+    out: str = "runs"
+    device: str = "cpu"
+    threads: int | None = None         # per worker; default: cores / workers
+    storage: str | None = None         # Optuna storage URL; default: a journal file in the run folder
+    address: str | None = None         # Ray cluster to join
+    baselines: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.dataset not in DATASETS:
+            raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.trials < 1:
+            raise UsageError(f"--trials must be at least 1, got {self.trials}")
+        if self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be non-negative, got {self.seed}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise UsageError(f"unknown device {self.device!r}; use cpu, cuda, cuda:N or auto")
+        if self.storage and self.backend == "ray":
+            raise UsageError("--storage applies to the optuna backend; Ray keeps its state in the run folder")
+        if self.address and self.backend != "ray":
+            raise UsageError("--address joins a Ray cluster; add --backend ray")
+        if not self.name:
+            raise UsageError("a run needs a --name")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+    @property
+    def worker_threads(self) -> int:
+        return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            import torch
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
+        return self.device
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["protocol"] = self.protocol.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchSettings":
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["protocol"] = ProxyProtocol(**d["protocol"])
+        return cls(**d)
+
+    def identity(self) -> dict:
+        d = self.to_dict()
+        return {k: d[k] for k in IDENTITY}
+
+
+def environment() -> dict[str, Any]:
+    """Library versions, machine and git commit, so a run can be reproduced."""
+    import fvcore  # noqa: F401
+    import optuna
+    import pandas
+    import torch
+    import torchvision
+    versions = {"python": sys.version.split()[0], "torch": torch.__version__,
+                "torchvision": torchvision.__version__, "optuna": optuna.__version__,
+                "pandas": pandas.__version__}
+    try:
+        import ray
+        versions["ray"] = ray.__version__
+    except ImportError:  # pragma: no cover - ray is a requirement
+        pass
+    from importlib.metadata import version
+    versions["fvcore"] = version("fvcore")
+    versions["mfsearch"] = version("mfsearch") if _installed("mfsearch") else "source"
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "host": platform.node(),
+            "cpus": os.cpu_count(), "command": sys.argv}
+
+
+def _installed(dist: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version(dist)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def write_run_json(settings: SearchSettings, extra: dict) -> Path:
+    path = settings.run_dir / "run.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings.to_dict(), **extra}, indent=2, default=str))
+    tmp.replace(path)
+    return path

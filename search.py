@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""FLOP-budgeted Mobile-Former search: `python search.py --budget 150M` (see --help)."""
+import sys
+
+from mfsearch.search.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

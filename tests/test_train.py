@@ -1,0 +1,74 @@
+"""The short-proxy trainer on the built-in dataset and on a small real CIFAR-10 subset."""
+import pytest
+import torch
+
+import mfsearch
+from mfsearch.data import load_dataset
+from mfsearch.train import ProxyProtocol, TrialPruned, proxy_resolution, recalibrate_bn, train_proxy
+
+TINY = ProxyProtocol(epochs=1, data_fraction=0.5, batch_size=64, bn_recal_batches=4)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_dataset("synthetic", seed=0, synthetic_train=1024, synthetic_test=256)
+
+
+@pytest.fixture(scope="module")
+def cifar_small(cifar10_root):
+    return load_dataset("cifar10", root=cifar10_root, limit_per_class=300)
+
+
+def test_proxy_resolution_rule():
+    assert proxy_resolution(224, 32) == 32
+    assert proxy_resolution(128, 32) == 20
+    assert proxy_resolution(288, 32) == 40
+    assert proxy_resolution(224, 64) == 64
+    assert proxy_resolution(32, 32) == 16
+
+
+def test_metrics_recorded(synthetic):
+    r = train_proxy("mobile_former_26m", synthetic, TINY, seed=0)
+    assert r.status == "complete" and r.epochs_done == 1
+    assert len(r.top1) == 1 and len(r.train_loss) == 1 and r.final_top1 == r.best_top1 == r.top1[0]
+    assert r.flops == mfsearch.estimate_flops("mobile_former_26m") and r.params == 3232788
+    assert r.images_per_s > 0 and r.wall_time >= r.train_time > 0 and r.proxy_resolution == 32
+
+
+def test_seeded_runs_repeat_exactly(synthetic):
+    a = train_proxy("mobile_former_26m", synthetic, TINY, seed=5, resolution=24)
+    b = train_proxy("mobile_former_26m", synthetic, TINY, seed=5, resolution=24)
+    assert a.top1 == b.top1 and a.train_loss == b.train_loss
+
+
+def test_prune_signal_is_handled(synthetic):
+    def prune(epoch, top1):
+        raise TrialPruned()
+    r = train_proxy("mobile_former_26m", synthetic, ProxyProtocol(epochs=3, data_fraction=0.25,
+                                                                   batch_size=64), on_epoch=prune)
+    assert r.status == "pruned" and r.epochs_done == 1 and r.final_top1 is not None
+
+
+def test_divergence_is_reported_not_raised(synthetic):
+    r = train_proxy("mobile_former_26m", synthetic, ProxyProtocol(epochs=1, data_fraction=0.5, batch_size=64,
+                                                                   lr=1e9, warmup_fraction=0.0))
+    assert r.status == "failed" and "diverged" in r.error
+
+
+def test_recalibration_replaces_running_statistics():
+    model = mfsearch.create_model("mobilenet_v3_small_050", num_classes=10)
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    x = torch.randn(16, 3, 32, 32) * 3 + 2
+    recalibrate_bn(model, [x])
+    assert bn.momentum == 0.01  # the family's own setting is restored
+    with torch.no_grad():
+        first = model.features[0][0](x)
+    assert torch.allclose(bn.running_mean, first.mean((0, 2, 3)), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small_075", "mobilenet_v3_large_075", "mobile_former_52m"])
+def test_families_learn_real_data_far_above_chance(cifar_small, name):
+    proto = ProxyProtocol(epochs=4, data_fraction=1.0, batch_size=64, lr=3e-3)
+    r = train_proxy(name, cifar_small, proto, seed=0)
+    assert r.status == "complete"
+    assert r.best_top1 >= 20.0, r.top1  # chance is 10%
