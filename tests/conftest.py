@@ -36,7 +36,7 @@ def random_mobile_former_config(rng: random.Random) -> MobileFormerConfig:
         former=rng.random() > 0.1)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cifar10_root() -> Path:
     if not (CIFAR10 / "train").is_dir():
         pytest.skip(f"CIFAR-10 ImageFolder tree not found at {CIFAR10}")

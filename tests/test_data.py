@@ -1,0 +1,334 @@
+"""Tests of the dataset layer: synthetic generator, subsets, batch loader, image trees, CIFAR lookup."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.io import write_jpeg, write_png
+
+import mfsearch.data as data
+from mfsearch.data import (BatchLoader, DataError, InMemoryData, channel_mean_std, load_dataset,
+                           make_loaders, make_synthetic, stratified_subset)
+
+CIFAR10_ROOT = Path(os.environ.get("MFSEARCH_CIFAR10", Path(__file__).resolve().parents[2] / "shared/data/cifar10"))
+RAW = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)  # normalisation that leaves pixel values unchanged
+
+
+# --------------------------------------------------------------------------- synthetic
+
+def test_synthetic_is_deterministic_in_the_seed():
+    a, b, c = make_synthetic(300, 60, seed=1), make_synthetic(300, 60, seed=1), make_synthetic(300, 60, seed=2)
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        assert torch.equal(getattr(a, field), getattr(b, field))
+    assert not torch.equal(a.train_x, c.train_x)
+    assert not torch.equal(a.train_y, c.train_y)
+
+
+def test_synthetic_shapes_dtypes_and_balanced_classes():
+    d = make_synthetic(400, 100, image_size=32, num_classes=10, seed=0)
+    assert d.train_x.shape == (400, 3, 32, 32) and d.test_x.shape == (100, 3, 32, 32)
+    assert d.train_x.dtype == torch.uint8 and d.train_y.dtype == torch.int64 and d.test_y.dtype == torch.int64
+    assert d.num_classes == 10 and len(d.classes) == 10 and d.name == "synthetic" and d.image_size == 32
+    assert not d.hflip  # the class is a direction, a mirror image changes it
+    for y, n in ((d.train_y, 400), (d.test_y, 100)):
+        assert int(y.min()) == 0 and int(y.max()) == 9
+        assert y.bincount(minlength=10).tolist() == [n // 10] * 10
+    assert int(d.train_x.float().std()) > 20  # not blank images
+
+
+def test_synthetic_colour_alone_does_not_reveal_the_class():
+    # Nearest class mean on the mean colour of each image stays at chance level (10%).
+    d = make_synthetic(2000, 1000, seed=0)
+    colour = [x.float().mean((2, 3)) for x in (d.train_x, d.test_x)]
+    centres = torch.stack([colour[0][d.train_y == c].mean(0) for c in range(10)])
+    accuracy = (torch.cdist(colour[1], centres).argmin(1) == d.test_y).float().mean()
+    assert float(accuracy) < 0.15
+
+
+def test_synthetic_other_sizes_and_bad_arguments():
+    d = load_dataset("synthetic", seed=3, image_size=48, synthetic_train=60, synthetic_test=12)
+    assert d.train_x.shape == (60, 3, 48, 48) and d.test_x.shape == (12, 3, 48, 48)
+    assert torch.equal(d.train_x, make_synthetic(60, 12, image_size=48, seed=3).train_x)
+    assert make_synthetic(40, 8, num_classes=4).train_y.bincount().tolist() == [10] * 4
+    for kwargs in (dict(num_classes=1), dict(image_size=8), dict(n_train=5)):
+        with pytest.raises(DataError):
+            make_synthetic(**{"n_train": 100, "n_test": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------- subsets
+
+def _labels(counts: list[int]) -> torch.Tensor:
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+
+
+def test_stratified_subset_keeps_class_proportions():
+    y = _labels([100, 50, 7, 1])
+    idx = stratified_subset(y, 0.1, seed=0)
+    assert y[idx].bincount(minlength=4).tolist() == [10, 5, 1, 1]  # round(0.7) = 1, at least 1 for 0.1
+    assert torch.equal(idx, idx.unique())  # sorted, no duplicates
+    assert stratified_subset(y, 0.25, seed=0).numel() == 25 + 13 + 2 + 1  # 12.5 and 1.75 round up
+    assert torch.equal(stratified_subset(y, 1.0, seed=5), torch.arange(len(y)))
+
+
+def test_stratified_subset_is_deterministic_and_seeded():
+    y = _labels([200] * 5)
+    assert torch.equal(stratified_subset(y, 0.3, seed=1), stratified_subset(y, 0.3, seed=1))
+    assert not torch.equal(stratified_subset(y, 0.3, seed=1), stratified_subset(y, 0.3, seed=2))
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5, math.nan])
+def test_stratified_subset_rejects_bad_fractions(fraction):
+    with pytest.raises(DataError, match="fraction"):
+        stratified_subset(torch.arange(10) % 2, fraction, seed=0)
+
+
+# --------------------------------------------------------------------------- loader
+
+def _images(n: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images labelled by their index, so each batch tells which images it holds."""
+    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return x, torch.arange(n)
+
+
+@pytest.mark.parametrize("resolution", [32, 48, 16])
+def test_loader_shapes_and_dtypes(resolution):
+    x, y = _images(300)
+    loader = BatchLoader(x, y, 64, resolution=resolution, train=True)
+    batches = list(loader)
+    assert len(batches) == len(loader) == 4  # drop_last for training
+    for xb, yb in batches:
+        assert xb.shape == (64, 3, resolution, resolution) and xb.dtype == torch.float32
+        assert yb.shape == (64,) and yb.dtype == torch.int64
+        assert torch.isfinite(xb).all()
+
+
+def test_eval_loader_covers_everything_in_order_and_normalises():
+    x, y = _images(300)
+    loader = BatchLoader(x, y, 128)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3 and [len(b[1]) for b in batches] == [128, 128, 44]
+    assert torch.equal(torch.cat([b[1] for b in batches]), y)
+    xs = torch.cat([b[0] for b in batches])
+    assert torch.allclose(xs.mean((0, 2, 3)), torch.zeros(3), atol=1e-3)
+    assert torch.allclose(xs.std((0, 2, 3)), torch.ones(3), atol=1e-3)
+    assert torch.equal(BatchLoader(x, y, 128, **RAW).__iter__().__next__()[0], x[:128].float())
+    assert len(BatchLoader(x, y, 128, train=True, drop_last=False)) == 3
+
+
+@pytest.mark.parametrize("resolution", [48, 16])
+def test_loader_resize_matches_bilinear_interpolation(resolution):
+    x, y = _images(32)
+    xb, _ = next(iter(BatchLoader(x, y, 32, resolution=resolution, **RAW)))
+    ref = torch.nn.functional.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
+                                          align_corners=False, antialias=resolution < 32)
+    assert float((xb - ref).abs().max()) <= 1.01  # resized in uint8: at most one level of rounding
+
+
+def test_loader_channels_last():
+    x, y = _images(64)
+    for res in (32, 48):
+        xb, _ = next(iter(BatchLoader(x, y, 32, resolution=res, train=True, channels_last=True)))
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+        xb, _ = next(iter(BatchLoader(x, y, 32, resolution=res)))
+        assert xb.is_contiguous()
+
+
+def test_loader_shuffle_is_seeded_and_changes_every_epoch():
+    x, y = _images(256)
+
+    def orders(seed: int) -> list[torch.Tensor]:
+        loader = BatchLoader(x, y, 64, train=True, seed=seed)
+        return [torch.cat([yb for _, yb in loader]) for _ in range(2)]
+
+    a, b, c = orders(0), orders(0), orders(1)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+    assert not torch.equal(a[0], a[1])  # every epoch has its own order
+    assert sorted(a[0].tolist()) == list(range(256))
+
+
+def test_loader_batches_are_reproducible_and_epochs_replayable():
+    x, y = _images(256)
+    loader = BatchLoader(x, y, 64, train=True, seed=7)
+    first = [xb for xb, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(first, (xb for xb, _ in BatchLoader(x, y, 64, train=True, seed=7))))
+    loader.epoch = 0
+    assert all(torch.equal(a, b) for a, b in zip(first, (xb for xb, _ in loader)))
+
+
+def test_train_augmentation_is_a_padded_crop_or_mirror_of_the_source():
+    x, y = _images(64, size=16)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    loader = BatchLoader(x, y, 64, train=True, pad=2, seed=0, **RAW)
+    xb, yb = next(iter(loader))
+    assert torch.equal(xb, xb.round())  # raw pixel values survive the identity normalisation
+    shifted = mirrored = 0
+    for img, i in zip(xb.to(torch.uint8), yb.tolist()):
+        views = [(dy, dx, flip) for dy in range(5) for dx in range(5) for flip in (False, True)
+                 if torch.equal(img, (padded[i].flip(2) if flip else padded[i])[:, dy:dy + 16, dx:dx + 16])]
+        assert views, f"image {i} is not a crop of its padded source"
+        shifted += any(v[:2] != (2, 2) for v in views)
+        mirrored += any(v[2] for v in views)
+    assert shifted > 32 and 10 < mirrored < 54
+    no_flip = BatchLoader(x, y, 64, train=True, pad=0, flip=False, **RAW)
+    xb, yb = next(iter(no_flip))
+    assert torch.equal(xb.to(torch.uint8), x[yb])
+
+
+def test_make_loaders_uses_train_statistics_subset_and_flip_setting():
+    d = make_synthetic(200, 40, seed=0)
+    idx = stratified_subset(d.train_y, 0.5, seed=0)
+    train, test = make_loaders(d, 32, 48, train_indices=idx, channels_last=True)
+    assert len(train.x) == 100 and len(train) == 3 and len(test) == 2
+    assert not train.flip and train.pad == 4 and train.drop_last and not test.drop_last
+    assert torch.allclose(train._shift, test._shift)
+    xb, yb = next(iter(test))
+    assert xb.shape == (32, 3, 48, 48) and xb.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_channel_mean_std_matches_direct_computation():
+    x, _ = _images(50)
+    mean, std = channel_mean_std(x, chunk=7)
+    xf = x.double() / 255
+    assert torch.allclose(torch.tensor(mean, dtype=torch.float64), xf.mean((0, 2, 3)), atol=1e-6)
+    assert torch.allclose(torch.tensor(std, dtype=torch.float64), xf.std((0, 2, 3), correction=0), atol=1e-6)
+    d = InMemoryData(x, torch.zeros(50, dtype=torch.int64), x, torch.zeros(50, dtype=torch.int64), 1, ["a"], "t")
+    assert torch.allclose(torch.tensor(d.mean_std()), torch.tensor((mean, std)))
+
+
+# --------------------------------------------------------------------------- image folders
+
+def _write_tree(root: Path, sizes: dict[str, tuple[int, int]], per_class: int = 3, fmt: str = "png",
+                eval_split: str = "val") -> dict[str, torch.Tensor]:
+    """Write train/ and eval_split/ class folders of random images; returns the written pixels by path."""
+    gen = torch.Generator().manual_seed(0)
+    written = {}
+    for split, n in (("train", per_class), (eval_split, 2)):
+        for cls, (h, w) in sizes.items():
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
+                path = folder / f"{i:03d}.{fmt}"
+                (write_png if fmt == "png" else write_jpeg)(img, str(path))
+                written[f"{split}/{cls}/{path.name}"] = img
+    return written
+
+
+def _snapshot(root: Path) -> list[tuple[str, int, int]]:
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_imagefolder_loads_labels_pixels_and_uses_the_cache(tmp_path, monkeypatch):
+    root, cache = tmp_path / "tree", tmp_path / "cache"
+    written = _write_tree(root, {"cat": (24, 24), "ant": (24, 24), "bee": (24, 24)})
+    before = _snapshot(root)
+    d = load_dataset("imagefolder", root, cache_dir=cache)
+    assert d.classes == ["ant", "bee", "cat"] and d.num_classes == 3 and d.name == "imagefolder"
+    assert d.train_x.shape == (9, 3, 24, 24) and d.test_x.shape == (6, 3, 24, 24)
+    assert d.train_x.dtype == torch.uint8 and d.train_y.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert d.test_y.tolist() == [0, 0, 1, 1, 2, 2]
+    assert torch.equal(d.train_x[0], written["train/ant/000.png"])  # PNG is lossless: exact pixels
+    assert torch.equal(d.test_x[5], written["val/cat/001.png"])
+    assert _snapshot(root) == before  # nothing written into the data root
+    assert len(list(cache.glob("imagefolder-*.pt"))) == 1
+
+    def no_decoding(path: str) -> torch.Tensor:
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(data, "_decode", no_decoding)
+    again = load_dataset("imagefolder", root, cache_dir=cache)
+    assert torch.equal(again.train_x, d.train_x) and torch.equal(again.test_y, d.test_y)
+    assert again.classes == d.classes
+    monkeypatch.undo()
+
+    write_png(torch.zeros(3, 24, 24, dtype=torch.uint8), str(root / "train/ant/000.png"))  # changed file
+    changed = load_dataset("imagefolder", root, cache_dir=cache)
+    assert int(changed.train_x[0].max()) == 0 and torch.equal(changed.train_x[1:], d.train_x[1:])
+
+
+def test_imagefolder_resizes_mixed_sizes_and_honours_limits(tmp_path):
+    root = tmp_path / "tree"
+    _write_tree(root, {"a": (40, 30), "b": (20, 50)}, per_class=4, fmt="jpg", eval_split="test")
+    d = load_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+    assert d.train_x.shape == (8, 3, 64, 64) and d.test_x.shape == (4, 3, 64, 64)
+    small = load_dataset("imagefolder", root, cache_dir=tmp_path / "c", image_size=16, limit_per_class=2)
+    assert small.train_x.shape == (4, 3, 16, 16) and small.train_y.tolist() == [0, 0, 1, 1]
+    assert small.test_x.shape == (4, 3, 16, 16)
+    assert len(list((tmp_path / "c").glob("*.pt"))) == 2
+
+
+def test_imagefolder_decodes_formats_torchvision_lacks_with_pil(tmp_path):
+    from PIL import Image
+    root = tmp_path / "tree"
+    _write_tree(root, {"a": (12, 12)}, per_class=1)
+    pixels = torch.randint(0, 256, (12, 12, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    Image.fromarray(pixels.numpy()).save(root / "train" / "a" / "extra.bmp")
+    d = load_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+    assert d.train_x.shape == (2, 3, 12, 12) and torch.equal(d.train_x[1], pixels.permute(2, 0, 1))
+
+
+def test_imagefolder_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="--data-root"):
+        load_dataset("imagefolder", None)
+    with pytest.raises(DataError, match="not found"):
+        load_dataset("imagefolder", tmp_path / "missing")
+    (tmp_path / "only_train" / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="val/ or test/"):
+        load_dataset("imagefolder", tmp_path / "only_train", cache_dir=tmp_path / "c")
+    root = tmp_path / "tree"
+    _write_tree(root, {"a": (8, 8)})
+    (root / "val" / "stranger").mkdir()
+    with pytest.raises(DataError, match="stranger"):
+        load_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+    (root / "val" / "stranger").rmdir()
+    (root / "train" / "a" / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="broken.jpg") as err:
+        load_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(not (CIFAR10_ROOT / "train").is_dir(), reason=f"no CIFAR-10 image tree at {CIFAR10_ROOT}")
+@pytest.mark.parametrize("name", ["cifar10", "imagefolder"])
+def test_cifar10_image_tree_small_slice(tmp_path, name):
+    before = (CIFAR10_ROOT / "train").stat().st_mtime_ns
+    d = load_dataset(name, CIFAR10_ROOT, cache_dir=tmp_path, limit_per_class=20)
+    assert d.name == name and d.num_classes == 10 and "airplane" in d.classes
+    assert d.train_x.shape == (200, 3, 32, 32) and d.test_x.shape == (200, 3, 32, 32)
+    assert d.train_y.bincount().tolist() == [20] * 10 and d.test_y.bincount().tolist() == [20] * 10
+    assert (CIFAR10_ROOT / "train").stat().st_mtime_ns == before
+    assert len(list(tmp_path.glob(f"{name}-*.pt"))) == 1
+
+
+# --------------------------------------------------------------------------- names and CIFAR pickles
+
+def test_missing_cifar_root_names_the_path_and_alternatives(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError) as err:
+        load_dataset("cifar10", missing)
+    msg = str(err.value)
+    assert str(missing) in msg and "cifar-10-batches-py" in msg and "--download" in msg and "synthetic" in msg
+    assert "\n" not in msg
+    with pytest.raises(DataError, match="cifar-100-python"):
+        load_dataset("cifar100", missing)
+
+
+def test_corrupt_cifar_pickle_folder_is_a_data_error(tmp_path):
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    with pytest.raises(DataError, match="corrupted"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(DataError, match="synthetic, cifar10, cifar100, imagefolder"):
+        load_dataset("mnist")
+
+
+@pytest.mark.parametrize("kwargs", [dict(image_size=0), dict(limit_per_class=0)])
+def test_bad_options_are_data_errors(kwargs):
+    with pytest.raises(DataError):
+        load_dataset("synthetic", **kwargs)
