@@ -44,12 +44,15 @@ class ProxyProtocol:
     label_smoothing: float = 0.1
     warmup_fraction: float = 0.1
     bn_recal_batches: int = 10
+    test_fraction: float = 1.0       # stratified share of the test split used for validation
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if not 0 < self.data_fraction <= 1:
             raise ValueError(f"data fraction must be in (0, 1], got {self.data_fraction}")
+        if not 0 < self.test_fraction <= 1:
+            raise ValueError(f"test fraction must be in (0, 1], got {self.test_fraction}")
         if self.batch_size < 2 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("batch size must be >= 2, lr > 0 and weight decay >= 0")
 
@@ -132,8 +135,10 @@ def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyPr
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     subset = stratified_subset(data.train_y, protocol.data_fraction, seed) if protocol.data_fraction < 1 else None
+    test_subset = stratified_subset(data.test_y, protocol.test_fraction, seed) \
+        if protocol.test_fraction < 1 else None
     train_loader, test_loader = make_loaders(data, protocol.batch_size, res, seed=seed, train_indices=subset,
-                                             channels_last=channels_last, device=dev)
+                                             test_indices=test_subset, channels_last=channels_last, device=dev)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         result.status, result.error = "failed", "training subset smaller than one batch"

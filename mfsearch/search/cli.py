@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "tree; imagefolder: a folder with train/ and val/ or test/)")
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
     p.add_argument("--epochs", type=int, default=3, help="proxy epochs per trial (default 3)")
-    p.add_argument("--data-fraction", type=float, default=0.2,
-                   help="stratified share of the training set each trial uses (default 0.2)")
+    p.add_argument("--data-fraction", type=float, default=0.5,
+                   help="stratified share of the training set each trial uses (default 0.5)")
+    p.add_argument("--test-fraction", type=float, default=0.5,
+                   help="stratified share of the test split used for validation (default 0.5)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
@@ -71,7 +73,7 @@ def settings_from_args(args: argparse.Namespace):
         space_file = os.path.abspath(args.space)
     try:
         protocol = ProxyProtocol(epochs=args.epochs, data_fraction=args.data_fraction, batch_size=args.batch_size,
-                                 lr=args.lr)
+                                 lr=args.lr, test_fraction=args.test_fraction)
     except ValueError as exc:
         raise UsageError(f"proxy protocol: {exc}") from None
     name = args.name or f"{budget / 1e6:g}M-{dt.datetime.now():%Y%m%d-%H%M%S}"

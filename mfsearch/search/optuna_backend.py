@@ -31,7 +31,7 @@ def make_storage(settings: SearchSettings):
     optuna = _optuna()
     if settings.storage:
         try:
-            return optuna.storages.RDBStorage(settings.storage) if "://" in settings.storage else None
+            return optuna.storages.RDBStorage(settings.storage)
         except Exception as exc:  # connection refused, unknown driver, bad URL ...
             raise UsageError(f"--storage {settings.storage}: {' '.join(str(exc).split())[:200]}") from None
     from optuna.storages.journal import JournalFileBackend
@@ -48,9 +48,6 @@ def make_sampler(settings: SearchSettings):
 
 def open_study(settings: SearchSettings):
     optuna = _optuna()
-    if settings.storage and "://" not in settings.storage:
-        raise UsageError(f"--storage {settings.storage!r} is not a database URL; use e.g. "
-                         "postgresql://user:pass@host/db, or leave it out for a journal file in the run folder")
     directions = ["maximize"] if settings.objective == "accuracy" else ["maximize", "minimize"]
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) \
         if settings.objective == "accuracy" else optuna.pruners.NopPruner()

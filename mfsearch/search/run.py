@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from ..data import DataError
 from .baselines import run_baselines
 from .errors import UsageError
 from .evaluate import load_data, make_space
@@ -24,9 +23,12 @@ def check_output(settings: SearchSettings) -> bool:
     Returns True when an earlier run of the same name is resumed.
     """
     out = Path(settings.out)
-    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write to output folder {out}; pass a writable --out")
+    try:  # a real write: os.access says yes to root even where writes fail
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output folder {out} ({exc.strerror}); pass a writable --out") from None
     run_json = settings.run_dir / "run.json"
     if not settings.run_dir.exists():
         return False
@@ -100,16 +102,16 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     space = check_budget(settings)
     settings.resolved_device()
     print(describe(settings, space), flush=True)
-    try:
-        load_data(settings)
-    except DataError:
-        raise
+    load_data(settings)
+    if settings.storage:  # reach the database before anything is written
+        from .optuna_backend import make_storage
+        make_storage(settings)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now().isoformat(timespec="seconds")
     env = environment()
     write_run_json(settings, {"status": "running", "started": started, "resumed": resumed, **env})
     baselines = run_baselines(settings) if settings.baselines else []
-    if baselines:
+    if settings.baselines:
         write_table(to_frame(baselines), settings.run_dir, "baselines")
     progress = Progress(settings)
     if settings.backend == "optuna":

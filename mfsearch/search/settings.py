@@ -25,13 +25,14 @@ class SearchSettings:
     budget: float
     backend: str = "optuna"
     objective: str = "accuracy"
-    trials: int = 16
+    trials: int = 12
     timeout: float | None = None
     workers: int = 1
     dataset: str = "synthetic"
     data_root: str | None = None
     download: bool = False
-    protocol: ProxyProtocol = field(default_factory=lambda: ProxyProtocol(epochs=3, data_fraction=0.2))
+    protocol: ProxyProtocol = field(default_factory=lambda: ProxyProtocol(epochs=3, data_fraction=0.5,
+                                                                           test_fraction=0.5))
     space: dict | None = None          # a space file's content (None: the default space)
     space_file: str | None = None
     seed: int = 0
@@ -60,6 +61,9 @@ class SearchSettings:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise UsageError(f"unknown device {self.device!r}; use cpu, cuda, cuda:N or auto")
+        if self.storage and "://" not in self.storage:
+            raise UsageError(f"--storage {self.storage!r} is not a database URL; use e.g. postgresql://user:pw@host/db, "
+                             "or leave it out for a journal file in the run folder")
         if self.storage and self.backend == "ray":
             raise UsageError("--storage applies to the optuna backend; Ray keeps its state in the run folder")
         if self.address and self.backend != "ray":

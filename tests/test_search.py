@@ -1,0 +1,195 @@
+"""search.py end to end on the built-in dataset with tiny proxies."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mfsearch.search import baselines as baselines_mod
+from mfsearch.search.cli import main
+from mfsearch.search.parse import parse_budget, parse_duration
+from mfsearch.search.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
+TINY = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
+        "--space", SPACE, "--threads", "2"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_baseline_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(baselines_mod, "CACHE_DIR", tmp_path / "baseline-cache")
+
+
+def run_cli(tmp_path, *args):
+    code = main(["--out", str(tmp_path / "runs"), *TINY, *args])
+    return code
+
+
+def trials(tmp_path, name):
+    return pd.read_parquet(tmp_path / "runs" / name / "trials.parquet")
+
+
+@pytest.mark.parametrize("text,value", [("150M", 150e6), ("150e6", 150e6), ("0.15G", 150e6), ("2.5e8", 2.5e8)])
+def test_budget_formats(text, value):
+    assert parse_budget(text) == pytest.approx(value)
+
+
+def test_duration_formats():
+    assert parse_duration("30m") == 1800 and parse_duration("2h") == 7200 and parse_duration("90") == 90
+    with pytest.raises(UsageError):
+        parse_duration("soon")
+
+
+@pytest.mark.parametrize("objective", ["accuracy", "pareto"])
+def test_optuna_end_to_end(tmp_path, objective):
+    assert run_cli(tmp_path, "--budget", "20M", "--trials", "3", "--objective", objective, "--name", "o") == 0
+    df = trials(tmp_path, "o")
+    assert len(df) == 3 and set(df["status"]) <= {"complete", "pruned", "infeasible", "failed"}
+    assert (df.loc[df["status"] != "infeasible", "flops"] <= 20e6).all()
+    for col in ("tokens", "token_dim", "width_mult", "resolution", "depth3", "config", "top1_per_epoch"):
+        assert col in df.columns
+    run = json.loads((tmp_path / "runs" / "o" / "run.json").read_text())
+    assert run["status"] == "finished" and run["settings"]["seed"] == 0 and "torch" in run["versions"]
+    best = tmp_path / "runs" / "o" / "best.json"
+    if (df["status"] == "complete").any():
+        import mfsearch
+        model = mfsearch.create_model(str(best), num_classes=10)
+        assert mfsearch.estimate_flops(model.config) <= 20e6
+    base = pd.read_parquet(tmp_path / "runs" / "o" / "baselines.parquet")
+    assert base.empty  # the smallest MobileNetV3 (Small-0.5, 28.9M) is over this budget
+
+
+def test_infeasible_proposals_are_recorded_not_trained(tmp_path):
+    assert run_cli(tmp_path, "--budget", "6M", "--trials", "6", "--name", "tight", "--no-baselines") == 0
+    df = trials(tmp_path, "tight")
+    over = df[df["flops"] > 6e6]
+    assert (over["status"] == "infeasible").all()
+    assert over["epochs_done"].fillna(0).eq(0).all() and over["train_time"].isna().all()
+
+
+def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
+    assert run_cli(tmp_path, "--budget", "20M", "--trials", "3", "--lr", "1e9", "--name", "nan",
+                   "--no-baselines") == 0
+    df = trials(tmp_path, "nan")
+    assert len(df) == 3
+    trained = df[df["status"] != "infeasible"]
+    assert (trained["status"] == "failed").all() and trained["error"].str.contains("diverged").all()
+
+
+def test_same_seed_same_proposals(tmp_path):
+    for name in ("a", "b"):
+        assert run_cli(tmp_path, "--budget", "20M", "--trials", "4", "--name", name, "--no-baselines") == 0
+    cols = ["tokens", "token_dim", "width_mult", "resolution", "depth2", "depth3", "config"]
+    a, b = trials(tmp_path, "a"), trials(tmp_path, "b")
+    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
+
+
+def test_baselines_are_cached(tmp_path, capsys):
+    assert run_cli(tmp_path, "--budget", "50M", "--trials", "1", "--name", "b1") == 0
+    assert run_cli(tmp_path, "--budget", "50M", "--trials", "1", "--name", "b2") == 0
+    out = capsys.readouterr().out
+    assert "(cached)" in out
+    b1 = pd.read_parquet(tmp_path / "runs" / "b1" / "baselines.parquet")
+    b2 = pd.read_parquet(tmp_path / "runs" / "b2" / "baselines.parquet")
+    assert list(b1["final_top1"]) == list(b2["final_top1"]) and len(b1) >= 2
+
+
+def _cmd(tmp_path, *args):
+    return [sys.executable, str(REPO / "search.py"), "--out", str(tmp_path / "runs"), *TINY, *args]
+
+
+def test_resume_after_sigkill(tmp_path):
+    args = ["--budget", "20M", "--trials", "5", "--name", "killed", "--no-baselines", "--epochs", "3"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_cmd(tmp_path, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[2/5]"):
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(line.startswith("[2/5]") for line in seen), "".join(seen)
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    journal = tmp_path / "runs" / "killed" / "study.journal"
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    before = {t.number: (t.params, t.values) for t in optuna.load_study(study_name="killed", storage=storage).trials
+              if t.state.is_finished()}
+    assert len(before) >= 2
+    done = subprocess.run(_cmd(tmp_path, *args), capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    df = trials(tmp_path, "killed")
+    after = optuna.load_study(study_name="killed", storage=storage).trials
+    counted = [t for t in after if t.state.name in ("COMPLETE", "PRUNED")
+               or (t.state.name == "FAIL" and not t.user_attrs.get("interrupted"))]
+    assert len(counted) == 5
+    for number, (params, values) in before.items():  # nothing completed was lost or changed
+        assert after[number].params == params and after[number].values == values
+    assert len(df[df["status"] != "failed"]) >= 5 or len(df) >= 5
+
+
+def _digest(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+BAD = [
+    (["--budget", "abc"], "not a number"),
+    (["--budget", "0"], "positive"),
+    (["--budget=-5M"], "not a number"),
+    (["--budget", "1M"], "below the smallest model"),
+    (["--budget", "150M", "--dataset", "imagenet22k"], "unknown dataset"),
+    (["--budget", "150M", "--backend", "hyperopt"], "unknown backend"),
+    (["--budget", "150M", "--objective", "speed"], "unknown objective"),
+    (["--budget", "150M", "--dataset", "cifar10", "--data-root", "/nonexistent/cifar"], "not found"),
+    (["--budget", "150M", "--dataset", "imagefolder"], "needs --data-root"),
+    (["--budget", "150M", "--space", "BROKEN"], "not valid YAML"),
+    (["--budget", "150M", "--space", "/nonexistent/space.yaml"], "not found"),
+    (["--budget", "150M", "--trials", "-3"], "at least 1"),
+    (["--budget", "150M", "--workers", "0"], "at least 1"),
+    (["--budget", "150M", "--epochs", "0"], "epochs"),
+    (["--budget", "150M", "--data-fraction", "1.5"], "fraction"),
+    (["--budget", "150M", "--timeout", "soon"], "duration"),
+    (["--budget", "150M", "--out", "/proc/forbidden"], "cannot write"),
+    (["--budget", "150M", "--storage", "notaurl"], "not a database URL"),
+    (["--budget", "150M", "--address", "auto"], "--backend ray"),
+    (["--budget", "150M", "--device", "tpu"], "unknown device"),
+    (["--budget", "99M", "--name", "existing"], "exists with different budget"),
+    (["--trials", "3"], "required"),
+]
+
+
+def test_bad_input_gives_one_line_and_exit_2(tmp_path):
+    out = tmp_path / "runs"
+    existing = out / "existing"
+    existing.mkdir(parents=True)
+    (existing / "run.json").write_text(json.dumps({"settings": {
+        "budget": 150e6, "backend": "optuna", "objective": "accuracy", "dataset": "synthetic",
+        "protocol": {"epochs": 2, "data_fraction": 0.02, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05,
+                     "label_smoothing": 0.1, "warmup_fraction": 0.1, "bn_recal_batches": 10,
+                     "test_fraction": 0.05}, "space": None, "seed": 0, "name": "existing"}}))
+    (existing / "trials.csv").write_text("trial_id,status\n0,complete\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dimensions: {tokens: [1, 2}")
+    before = _digest(existing)
+    for args, msg in BAD:
+        args = [str(broken) if a == "BROKEN" else a for a in args]
+        base = [sys.executable, str(REPO / "search.py"), "--epochs", "2", "--data-fraction", "0.02",
+                "--test-fraction", "0.05", "--batch-size", "64"]
+        if "--out" not in args:
+            base += ["--out", str(out)]
+        r = subprocess.run(base + args, capture_output=True, text=True, timeout=120)
+        err = r.stderr.strip()
+        assert r.returncode == 2, (args, r.stdout[-500:], err[-1500:])
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
+        assert msg in err, (args, err)
+    assert _digest(existing) == before
+    assert sorted(p.name for p in out.iterdir()) == ["existing"]
