@@ -187,10 +187,14 @@ class Space:
         return out
 
     def normalize(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Coerce backend values (numpy scalars, float ints) to the dimension's own types."""
+        """Coerce backend values (numpy scalars, float ints) to the dimension's own types;
+        fixed (single-valued) dimensions, which backends are never asked about, are filled in."""
         out = {}
         for name, d in self.dimensions.items():
             if name not in params:
+                if isinstance(d, Choice) and len(d.values) == 1:
+                    out[name] = d.values[0]
+                    continue
                 raise SpaceError(f"parameter {name!r} missing")
             v = params[name]
             if hasattr(v, "item"):

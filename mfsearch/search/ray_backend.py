@@ -37,17 +37,32 @@ def _trainable(settings_dict: dict):
                 tune.report({"top1": top1, "flops": flops, "epoch": epoch + 1, "row": json.dumps(
                     {"status": "pruned", "epochs_done": epoch + 1, "final_top1": top1})})
 
-        flops = estimate_flops(make_space(settings).decode(make_space(settings).normalize(config)))
+        space = make_space(settings)
+        flops = estimate_flops(space.decode(space.normalize(config)))
         row = evaluate_params(settings, dict(config), trial_id, on_epoch)
         tune.report({"top1": row["final_top1"] or 0.0, "flops": row["flops"], "epoch": row["epochs_done"],
                      "row": json.dumps(row, default=str)})
     return trainable
 
 
+class DefineByRun:
+    """Optuna define-by-run space for OptunaSearch; a class so Ray can pickle it into checkpoints."""
+
+    def __init__(self, settings_dict: dict):
+        self.settings_dict = settings_dict
+
+    def __call__(self, trial) -> None:
+        settings = SearchSettings.from_dict(self.settings_dict)
+        space = make_space(settings)
+        params = space.suggest(trial)
+        trial.set_constraint(CONSTRAINT, estimate_flops(space.decode(params)) - settings.budget)
+
+
 def _start_ray(settings: SearchSettings) -> None:
     import logging
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables on stdout
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     import ray
     if ray.is_initialized():
@@ -91,12 +106,6 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
 
     _start_ray(settings)
     space = make_space(settings)
-    budget = settings.budget
-
-    def define_by_run(trial) -> None:
-        params = space.suggest(trial)
-        trial.set_constraint(CONSTRAINT, estimate_flops(space.decode(params)) - budget)
-
     if settings.objective == "accuracy":
         metric, mode = "top1", "max"
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode,
@@ -104,7 +113,7 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
     else:
         metric, mode = ["top1", "flops"], ["max", "min"]
         scheduler = FIFOScheduler()
-    searcher = OptunaSearch(space=define_by_run, metric=metric, mode=mode, sampler=make_sampler(settings),
+    searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode, sampler=make_sampler(settings),
                             seed=settings.seed)
     device = settings.resolved_device()
     trainable = tune.with_resources(_trainable(settings.to_dict()),

@@ -152,7 +152,8 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame) ->
                      f"{format_flops(bbest['flops']):>10}{bbest['params'] / 1e6:>9.2f}M{bbest['final_top1']:>11.2f}%")
     elif settings.baselines:
         lines.append("no MobileNetV3 baseline fits the budget")
-    lines.append(f"results: {settings.run_dir}/ (trials.parquet, trials.csv, baselines.parquet, best.json, "
-                 f"run.json); next: python analyze.py {settings.run_dir}")
+    files = "trials.parquet, trials.csv, " + ("baselines.parquet, " if settings.baselines else "") + \
+        ("best.json, " if best is not None else "") + "run.json"
+    lines.append(f"results: {settings.run_dir}/ ({files}); next: python analyze.py {settings.run_dir}")
     return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(),
             "baseline": None if bbest is None else bbest.to_dict(), "counts": counts}
