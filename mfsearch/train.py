@@ -43,7 +43,7 @@ class ProxyProtocol:
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     warmup_fraction: float = 0.1
-    bn_recal_batches: int = 10
+    bn_recal_batches: int = 5
     test_fraction: float = 1.0       # stratified share of the test split used for validation
 
     def __post_init__(self) -> None:

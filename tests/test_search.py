@@ -174,7 +174,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     (existing / "run.json").write_text(json.dumps({"settings": {
         "budget": 150e6, "backend": "optuna", "objective": "accuracy", "dataset": "synthetic",
         "protocol": {"epochs": 2, "data_fraction": 0.02, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05,
-                     "label_smoothing": 0.1, "warmup_fraction": 0.1, "bn_recal_batches": 10,
+                     "label_smoothing": 0.1, "warmup_fraction": 0.1, "bn_recal_batches": 5,
                      "test_fraction": 0.05}, "space": None, "seed": 0, "name": "existing"}}))
     (existing / "trials.csv").write_text("trial_id,status\n0,complete\n")
     broken = tmp_path / "broken.yaml"

@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   python search.py --budget 0.15G --objective pareto --backend ray --workers 2
   python search.py --budget 150M --name my-run        rerun the same command to resume 'my-run'
   python search.py --budget 150M --storage postgresql://user:pw@db/optuna --name shared-study
+  python search.py --experiment experiments/tokens.yaml --size full
 """
 
 
@@ -28,12 +29,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="search.py", description="FLOP-budgeted Mobile-Former search with short-proxy training.",
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", required=True, help="hard cap in multiply-adds at each candidate's own "
+    p.add_argument("--budget", help="hard cap in multiply-adds at each candidate's own "
                    "resolution with a 1000-class head: 150M, 150e6 or 0.15G")
     p.add_argument("--backend", default="optuna", help="optuna (default) or ray")
     p.add_argument("--objective", default="accuracy", help="accuracy: best proxy top-1 under the budget "
                    "(with early stopping); pareto: top-1 vs MAdds front")
-    p.add_argument("--trials", type=int, default=12, help="trials to finish (default 12)")
+    p.add_argument("--trials", type=int, default=20, help="trials to finish (default 20)")
     p.add_argument("--timeout", help="stop starting trials after this wall time: 30m, 2h, 90s")
     p.add_argument("--workers", type=int, default=1, help="concurrent trials (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
@@ -45,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=3, help="proxy epochs per trial (default 3)")
     p.add_argument("--data-fraction", type=float, default=0.5,
                    help="stratified share of the training set each trial uses (default 0.5)")
-    p.add_argument("--test-fraction", type=float, default=0.5,
-                   help="stratified share of the test split used for validation (default 0.5)")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="stratified share of the test split used for validation (default 0.25)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "postgresql://... shares a study across machines")
     p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); with --backend ray")
     p.add_argument("--no-baselines", action="store_true", help="skip the MobileNetV3 baselines")
+    p.add_argument("--experiment", help="run a study file instead of a search (experiments/NAME.yaml)")
+    p.add_argument("--size", default="smoke", help="study size from the file's `sizes` (default smoke)")
     return p
 
 
@@ -90,10 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     from spaces import SpaceError
     from .parse import parse_duration
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.budget and not args.experiment:
+        parser.error("the following arguments are required: --budget (or --experiment FILE)")
     warnings.filterwarnings("ignore")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
+        if args.experiment:
+            from ..experiments import load_study, run_study
+            run_study(load_study(args.experiment, args.size), out=args.out)
+            return 0
         timeout = parse_duration(args.timeout)
         settings = settings_from_args(args)
         from .run import run_search

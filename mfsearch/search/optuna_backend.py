@@ -4,7 +4,8 @@ Local runs keep a journal file in the run folder (safe for concurrent writers fr
 several processes, unlike SQLite); `--storage postgresql://...` shares a study across
 machines. Rerunning with the same name loads the study, marks trials a killed run
 left RUNNING as failed-interrupted, re-queues their parameters, and continues until
-the requested number of trials has finished.
+the requested number of trials has finished. (With a shared database a RUNNING
+trial may belong to a live worker on another machine, so nothing is re-queued there.)
 """
 from __future__ import annotations
 
@@ -125,12 +126,15 @@ def rows_from_study(study) -> list[dict]:
 
 def run_optuna(settings: SearchSettings, deadline: float | None, progress: Callable[[list[dict]], None]) -> list[dict]:
     study = open_study(settings)
-    recovered = recover_interrupted(study)
+    # with a shared database, RUNNING trials may belong to live workers elsewhere
+    recovered = 0 if settings.storage else recover_interrupted(study)
     if recovered:
         print(f"resume: {recovered} interrupted trial(s) queued again", flush=True)
     done_before = len(finished(study))
     if done_before:
         print(f"resume: {done_before} of {settings.trials} trials already finished", flush=True)
+    if hasattr(progress, "done_before"):
+        progress.done_before = len(rows_from_study(study))  # ETA from this session's pace only
     if settings.workers == 1:
         worker_loop(settings, deadline, on_row=lambda _: progress(rows_from_study(study)))
     else:

@@ -61,8 +61,8 @@ def check_budget(settings: SearchSettings):
 class Progress:
     """Prints one line per finished trial: count, best so far, ETA."""
 
-    def __init__(self, settings: SearchSettings, done_before: int = 0):
-        self.settings, self.start, self.done_before = settings, time.time(), done_before
+    def __init__(self, settings: SearchSettings):
+        self.settings, self.start, self.done_before = settings, time.time(), 0
 
     def __call__(self, rows: list[dict]) -> None:
         done = len(rows)

@@ -25,14 +25,14 @@ class SearchSettings:
     budget: float
     backend: str = "optuna"
     objective: str = "accuracy"
-    trials: int = 12
+    trials: int = 20
     timeout: float | None = None
     workers: int = 1
     dataset: str = "synthetic"
     data_root: str | None = None
     download: bool = False
     protocol: ProxyProtocol = field(default_factory=lambda: ProxyProtocol(epochs=3, data_fraction=0.5,
-                                                                           test_fraction=0.5))
+                                                                           test_fraction=0.25))
     space: dict | None = None          # a space file's content (None: the default space)
     space_file: str | None = None
     seed: int = 0
