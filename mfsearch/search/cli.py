@@ -11,7 +11,7 @@ import warnings
 from .errors import UsageError
 
 EXAMPLES = """examples:
-  python search.py --budget 150M                      built-in dataset, ~15 min on 2 cores
+  python search.py --budget 150M                      built-in dataset, ~10 min on 2 cores
   python search.py --budget 300M --dataset cifar10 --data-root ../shared/data/cifar10 --trials 40
   python search.py --budget 0.15G --objective pareto --backend ray --workers 2
   python search.py --budget 150M --name my-run        rerun the same command to resume 'my-run'
