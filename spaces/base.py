@@ -9,6 +9,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from mfsearch.flops import estimate_flops
+
 
 class SpaceError(ValueError):
     """A space definition or a parameter set that cannot be used (one-line message)."""
@@ -214,7 +216,15 @@ class Space:
         raise NotImplementedError
 
     def flops(self, config: Any) -> int:
-        raise NotImplementedError
+        """Closed-form MAdds at the config's own resolution, 1000 classes (the budget's convention)."""
+        return estimate_flops(config)
+
+    def check_contains(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Return `params` if every value lies in its dimension, else raise SpaceError."""
+        for name, d in self.dimensions.items():
+            if not d.contains(params[name]):
+                raise SpaceError(f"config's {name}={params[name]!r} lies outside this space's range")
+        return dict(params)
 
     def flops_range(self) -> tuple[int, int]:
         raise NotImplementedError

@@ -142,13 +142,7 @@ class MobileFormerSpace(Space):
         p["channels"] = template
         if self.decode(p) != config:
             raise SpaceError("config has settings (ablations, heads, dropout) outside this space")
-        for name, d in self.dimensions.items():
-            if not d.contains(p[name]):
-                raise SpaceError(f"config's {name}={p[name]!r} lies outside this space's range")
-        return p
-
-    def flops(self, config: MobileFormerConfig) -> int:
-        return estimate_flops(config)
+        return self.check_contains(p)
 
     def flops_range(self) -> tuple[int, int]:
         """Smallest and largest MAdds the space holds (FLOPs grow with every ordered dimension)."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 import itertools
 from typing import Any, Mapping
 
-from mfsearch.flops import estimate_flops
 from mfsearch.models import MobileNetV3Config
 
-from .base import Choice, IntRange, Space, SpaceError
+from .base import Choice, IntRange, Space
 
 
 class MobileNetV3Space(Space):
@@ -24,14 +23,8 @@ class MobileNetV3Space(Space):
                                  resolution=int(p["resolution"]))
 
     def encode(self, config: MobileNetV3Config) -> dict[str, Any]:
-        p = {"variant": config.variant, "width_mult": config.width_mult, "resolution": config.resolution}
-        for name, d in self.dimensions.items():
-            if not d.contains(p[name]):
-                raise SpaceError(f"config's {name}={p[name]!r} lies outside this space's range")
-        return p
-
-    def flops(self, config: MobileNetV3Config) -> int:
-        return estimate_flops(config)
+        return self.check_contains({"variant": config.variant, "width_mult": config.width_mult,
+                                    "resolution": config.resolution})
 
     def members(self, max_flops: float | None = None) -> list[MobileNetV3Config]:
         """Every family member (the space is small), optionally only those under a budget."""

@@ -6,7 +6,7 @@ A config is the single thing a search samples, a results row stores and
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
 KINDS = ("lite", "down", "block")

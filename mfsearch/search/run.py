@@ -75,7 +75,7 @@ class Progress:
         last = rows[-1] if rows else {}
         best_txt = "no complete trial yet"
         if best:
-            b = max(best, key=lambda r: r["final_top1"])
+            b = max(best, key=lambda r: (r["final_top1"], -r["flops"]))  # ties: the cheaper, as in best.json
             best_txt = f"best top1 {b['final_top1']:.2f}% at {format_flops(b['flops'])}"
         last_txt = f"last: {last.get('status')}" + (f" {last['final_top1']:.2f}%" if last.get("final_top1")
                                                      is not None else "")

@@ -108,7 +108,6 @@ class SearchSettings:
 
 def environment() -> dict[str, Any]:
     """Library versions, machine and git commit, so a run can be reproduced."""
-    import fvcore  # noqa: F401
     import optuna
     import pandas
     import torch
