@@ -3,6 +3,7 @@
 `python analyze.py [RUN ...] [--out DIR]` (see --help and docs/analysis.md)."""
 import argparse
 import sys
+from pathlib import Path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,8 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-root", default="runs", help="where to look for the latest run (default runs/)")
     args = p.parse_args(argv)
     from mfsearch.analysis import AnalysisError, analyze, headline
+    from mfsearch.analysis.studies import analyze_study, is_study_dir
+    from mfsearch.analysis.load import latest_run
     try:
-        result = analyze(args.runs, out=args.out, allow_mixed=args.allow_mixed, runs_root=args.runs_root)
+        runs = args.runs or [str(latest_run(args.runs_root))]
+        if len(runs) == 1 and is_study_dir(Path(runs[0])):
+            out, files, line = analyze_study(Path(runs[0]), args.out)
+            print(line)
+            print(f"wrote {out}/: {', '.join(f.name for f in files)}")
+            return 0
+        result = analyze(runs, out=args.out, allow_mixed=args.allow_mixed, runs_root=args.runs_root)
     except AnalysisError as exc:
         print(f"analyze.py: error: {exc}", file=sys.stderr)
         return 2

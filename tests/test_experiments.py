@@ -9,6 +9,12 @@ from mfsearch.experiments import load_study
 from mfsearch.search.cli import main
 from mfsearch.search.errors import UsageError
 
+import importlib.util
+_spec = importlib.util.spec_from_file_location("analyze_cli", Path(__file__).resolve().parents[1] / "analyze.py")
+_analyze = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_analyze)
+analyze_main = _analyze.main
+
 STUDIES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 EXP = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -37,6 +43,14 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     capsys.readouterr()
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
     assert f"{len(df)} of {len(df)} already done" in capsys.readouterr().out
+    if (df["status"] == "complete").any():
+        assert analyze_main([str(tmp_path / name)]) == 0
+        report = (tmp_path / name / "analysis" / "report.md").read_text()
+        assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
+        for variant in study.variants:
+            assert variant in report
+        if len(study.protocols) == 2:
+            assert "Kendall tau" in report and "Spearman rho" in report
 
 
 def test_bad_study_files(tmp_path):
