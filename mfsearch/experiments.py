@@ -32,11 +32,10 @@ from typing import Any
 
 import yaml
 
-from .flops import estimate_flops
 from .models import MobileFormerConfig, get_config
 from .search.errors import UsageError
 from .search.parse import parse_budget
-from .search.results import make_row, to_frame, write_table
+from .search.results import row_from_proxy, to_frame, write_table
 from .search.settings import environment
 from .train import ProxyProtocol, train_proxy
 
@@ -148,14 +147,10 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
             cfg = study.variants[variant]
             r = train_proxy(cfg, data, study.protocols[pname], seed=seed)
             family = "mobile_former" if isinstance(cfg, MobileFormerConfig) else "mobilenet_v3"
-            row = make_row(trial_id=f"{variant}/{seed}/{pname}", run=study.name, backend="study", family=family,
-                           status=r.status, config=cfg.to_dict(), flops=estimate_flops(cfg), params=r.params,
-                           proxy_resolution=r.proxy_resolution, top1_per_epoch=r.top1, final_top1=r.final_top1,
-                           best_top1=r.best_top1, train_loss=r.train_loss, epochs_done=r.epochs_done,
-                           wall_time=r.wall_time, train_time=round(r.train_time, 3), images_per_s=r.images_per_s,
-                           error=r.error, seed=seed, dataset=study.dataset,
-                           protocol=study.protocols[pname].to_dict(), study=study.name, variant=variant,
-                           protocol_name=pname)
+            row = row_from_proxy(r, trial_id=f"{variant}/{seed}/{pname}", run=study.name, backend="study",
+                                 family=family, config=cfg.to_dict(), seed=seed, dataset=study.dataset,
+                                 protocol=study.protocols[pname].to_dict(), study=study.name, variant=variant,
+                                 protocol_name=pname)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             done[_key(variant, seed, pname)] = row

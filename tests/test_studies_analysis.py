@@ -30,6 +30,8 @@ def test_power_law_recovers_a_known_exponent():
     assert fit.b == pytest.approx(-0.1, abs=1e-9) and fit.a == pytest.approx(300, rel=1e-6)
     assert fit.b_low == pytest.approx(fit.b_high, abs=1e-6) and fit.points == 5
     assert power_law(variant_table(df.iloc[:2]), "mobile_former") is None
+    same_size = df.assign(flops=100e6)
+    assert power_law(variant_table(same_size), "mobile_former") is None  # no spread of sizes
 
 
 def test_rank_agreement_identical_and_reversed():

@@ -59,8 +59,8 @@ class PowerLaw:
 
 def power_law(table: pd.DataFrame, family: str) -> PowerLaw | None:
     rows = table[table["family"] == family]
-    if len(rows) < 3:
-        return None
+    if len(rows) < 3 or rows["flops"].max() < 2 * rows["flops"].min():
+        return None  # a scaling law needs a spread of sizes, not ablations of one model
     x, y = np.log(rows["flops"].astype(float)), np.log(100.0 - rows["top1_mean"])
     fit = stats.linregress(x, y)
     half = stats.t.ppf(0.975, len(rows) - 2) * fit.stderr
@@ -106,8 +106,9 @@ def _plot_variants(table: pd.DataFrame, title: str, path: Path) -> None:
         ax.bar(pos, t["top1_mean"], width * 0.9, yerr=t["top1_std"], capsize=3, label=proto, alpha=0.85)
         if k == 0:
             ax.set_xticks(np.arange(len(t)))
+            tilt = len(t) > 6 or sum(len(v) for v in t["variant"]) > 60  # labels would touch
             ax.set_xticklabels([f"{v}\n{f / 1e6:.0f}M" for v, f in zip(t["variant"], t["flops"])], fontsize=8,
-                               rotation=30 if len(t) > 6 else 0, ha="right" if len(t) > 6 else "center")
+                               rotation=25 if tilt else 0, ha="right" if tilt else "center")
     lo = (table["top1_mean"] - table["top1_std"]).min()
     ax.set_ylim(max(0.0, lo - 5), (table["top1_mean"] + table["top1_std"]).max() + 3)
     ax.set_ylabel("proxy top-1 (%), mean ± std over seeds")
@@ -161,8 +162,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; protocol(s): " + ", ".join(
                  f"{n}: {json.loads(p)['epochs']} ep on {json.loads(p)['data_fraction']:.0%}"
-                 for n, p in df.groupby('protocol_name')['protocol'].first().items()),
-             f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", "",
+                 for n, p in df.groupby('protocol_name')['protocol'].first().items())
+             + f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", "",
              "| protocol | variant | MAdds (M) | params (M) | top-1 mean (%) | std | seeds |", "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.protocol_name} | {r.variant} | {r.flops / 1e6:.1f} | {r.params / 1e6:.2f} | "

@@ -14,7 +14,7 @@ import torch
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..train import train_proxy
-from .results import make_row
+from .results import make_row, row_from_proxy
 from .settings import SearchSettings
 
 
@@ -57,8 +57,4 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
                         error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500], **common)
-    return make_row(status=result.status, params=result.params, proxy_resolution=result.proxy_resolution,
-                    top1_per_epoch=result.top1, final_top1=result.final_top1, best_top1=result.best_top1,
-                    train_loss=result.train_loss, epochs_done=result.epochs_done,
-                    wall_time=round(time.perf_counter() - start, 3), train_time=round(result.train_time, 3),
-                    images_per_s=result.images_per_s, error=result.error, **common)
+    return row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)

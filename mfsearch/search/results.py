@@ -32,6 +32,17 @@ def make_row(**values: Any) -> dict[str, Any]:
     return row
 
 
+def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
+    """A row from a `ProxyResult`; `fields` add identity columns or override measured ones."""
+    values = dict(status=result.status, flops=result.flops, params=result.params,
+                  proxy_resolution=result.proxy_resolution, top1_per_epoch=result.top1,
+                  final_top1=result.final_top1, best_top1=result.best_top1, train_loss=result.train_loss,
+                  epochs_done=result.epochs_done, wall_time=result.wall_time,
+                  train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error)
+    values.update(fields)
+    return make_row(**values)
+
+
 def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows))
     if df.empty:
