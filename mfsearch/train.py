@@ -76,9 +76,6 @@ class ProxyResult:
     epochs_done: int = 0
     error: str | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def proxy_resolution(arch_resolution: int, stored_size: int) -> int:
     return max(16, 4 * round(arch_resolution * stored_size / 224 / 4))
@@ -112,8 +109,7 @@ def evaluate(model: nn.Module, loader, autocast: Any) -> float:
 def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyProtocol | None = None,
                 *, resolution: int | None = None, seed: int = 0, device: str = "cpu",
                 threads: int | None = None,
-                on_epoch: Callable[[int, float], None] | None = None,
-                on_step: Callable[[int, int], None] | None = None) -> ProxyResult:
+                on_epoch: Callable[[int, float], None] | None = None) -> ProxyResult:
     """Train `config` under the proxy protocol and return its metrics.
 
     `resolution` overrides the derived proxy resolution. `on_epoch(epoch, top1)` runs
@@ -174,8 +170,6 @@ def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyPr
                 seen += len(y)
                 if len(recal) < protocol.bn_recal_batches:
                     recal.append(x)
-                if on_step:
-                    on_step(epoch, step)
             result.train_time += time.perf_counter() - t0
             recalibrate_bn(model, recal)
             top1 = evaluate(model, test_loader, autocast)

@@ -228,6 +228,3 @@ class Space:
 
     def flops_range(self) -> tuple[int, int]:
         raise NotImplementedError
-
-    def with_dimensions(self, **dims: Dimension) -> "Space":
-        return self.__class__({**self.dimensions, **dims})

@@ -84,6 +84,3 @@ def write_best(run_dir: Path, row: pd.Series) -> Path:
         "run": str(row["run"])}, indent=2))
     return path
 
-
-def read_table(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
