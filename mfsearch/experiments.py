@@ -15,6 +15,10 @@ File layout (every key can be overridden per size under `sizes:`):
     variants: {tokens1: {tokens: 1}, ...}   # overrides of MobileFormerConfig fields,
                                             # or {model: NAME}; or `sample:` (below)
     sample: {count: 12, budget: 150M, seed: 0}   # instead of variants: random space draws
+    search: {budgets: [25M, 50M], trials: 12}    # instead of variants: one search.py run per
+                                                 # budget and seed, merged by analyze.py
+    paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
+                                                 # paper reports, set beside the proxy's differences
     seeds: [0, 1, 2]
     dataset: cifar10
     data_root: ../shared/data/cifar10
@@ -26,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +44,21 @@ from .search.results import row_from_proxy, to_frame, write_table
 from .search.settings import environment
 from .train import ProxyProtocol, train_proxy
 
-KEYS = {"study", "description", "base", "budget", "variants", "sample", "seeds", "dataset", "data_root",
-        "protocols", "sizes"}
+KEYS = {"study", "description", "base", "budget", "variants", "sample", "search", "paper", "seeds", "dataset",
+        "data_root", "protocols", "sizes"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective"}
+
+
+@dataclass
+class BudgetSearches:
+    """One search.py run per budget (and seed) under a single proxy protocol."""
+    budgets: list[float]
+    trials: int = 12
+    backend: str = "optuna"
+    objective: str = "accuracy"
+
+    def run_name(self, budget: float, seed: int, seeds: int) -> str:
+        return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seeds > 1 else "")
 
 
 @dataclass
@@ -54,10 +72,12 @@ class Study:
     protocols: dict[str, ProxyProtocol]
     description: str = ""
     budget: float | None = None
+    search: BudgetSearches | None = None
+    paper: dict | None = None
     source: dict = field(default_factory=dict)
 
 
-REPLACED_WHOLE = {"variants", "protocols", "sample"}  # a size's list replaces the study's
+REPLACED_WHOLE = {"variants", "protocols", "sample", "search", "paper"}  # a size's list replaces the study's
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -89,13 +109,41 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
     budget = parse_budget(str(spec["budget"])) if spec.get("budget") else None
     try:
         protocols = {n: ProxyProtocol(**p) for n, p in (spec.get("protocols") or {"default": {}}).items()}
-        variants = _variants(spec, budget)
+        search = _searches(spec, protocols) if "search" in spec else None
+        variants = {} if search else _variants(spec, budget)
+        paper = _paper(spec.get("paper"), variants)
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"experiment {path.stem}: {' '.join(str(exc).split())}") from None
     return Study(name=spec.get("study", path.stem), size=size, variants=variants,
                  seeds=[int(s) for s in spec.get("seeds", [0])], dataset=spec.get("dataset", "synthetic"),
                  data_root=root, protocols=protocols, description=spec.get("description", ""), budget=budget,
-                 source=spec)
+                 search=search, paper=paper, source=spec)
+
+
+def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches:
+    s = spec["search"]
+    if not isinstance(s, dict) or set(s) - SEARCH_KEYS or "budgets" not in s:
+        raise ValueError(f"`search` takes budgets (a list) and optionally {', '.join(sorted(SEARCH_KEYS - {'budgets'}))}")
+    if "variants" in spec or "sample" in spec:
+        raise ValueError("give `search` or `variants`/`sample`, not both")
+    if len(protocols) != 1:
+        raise ValueError("a search study takes exactly one protocol")
+    budgets = [parse_budget(str(b)) for b in s["budgets"]]
+    return BudgetSearches(budgets=budgets, trials=int(s.get("trials", 12)), backend=s.get("backend", "optuna"),
+                          objective=s.get("objective", "accuracy"))
+
+
+def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
+    """`paper: {reference: V, delta: {V2: x}, metric: ...}`: the paper's differences to V."""
+    if paper is None:
+        return None
+    if not isinstance(paper, dict) or set(paper) - {"reference", "delta", "metric"} or "reference" not in paper:
+        raise ValueError("`paper` takes reference (a variant), delta ({variant: points}) and metric")
+    unknown = [v for v in [paper["reference"], *(paper.get("delta") or {})] if v not in variants]
+    if unknown:
+        raise ValueError(f"`paper` names variants the study lacks: {', '.join(unknown)}")
+    return {"reference": paper["reference"], "metric": str(paper.get("metric", "paper")),
+            "delta": {k: float(v) for k, v in (paper.get("delta") or {}).items()}}
 
 
 def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
@@ -123,23 +171,19 @@ def _key(variant: str, seed: int, protocol: str) -> str:
 
 
 def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
-    from .data import load_dataset
     run_dir = Path(out) / study.name
+    if study.search:
+        return _run_searches(study, run_dir, log)
+    from .data import load_dataset
     run_dir.mkdir(parents=True, exist_ok=True)
     rows_path = run_dir / "rows.jsonl"
-    done = {}
-    if rows_path.is_file():
-        for line in rows_path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                done[_key(row["variant"], row["seed"], row["protocol_name"])] = row
-    (run_dir / "run.json").write_text(json.dumps({
-        "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
-        "started": dt.datetime.now().isoformat(timespec="seconds"), **environment()}, indent=2, default=str))
+    done = _finished_rows(study, rows_path)
+    _write_run_json(study, run_dir)
     data = load_dataset(study.dataset, root=study.data_root, seed=0)
     jobs = [(v, s, p) for p in study.protocols for v in study.variants for s in study.seeds]
     log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.seeds)} seeds x "
         f"{len(study.protocols)} protocols on {study.dataset}; {len(done)} of {len(jobs)} already done")
+    started, trained = time.time(), 0
     with rows_path.open("a") as sink:
         for i, (variant, seed, pname) in enumerate(jobs, 1):
             if _key(variant, seed, pname) in done:
@@ -154,8 +198,74 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             done[_key(variant, seed, pname)] = row
-            log(f"[{i}/{len(jobs)}] {variant} seed {seed} {pname}: top1 {r.final_top1} "
-                f"at {row['flops'] / 1e6:.1f}M ({r.wall_time:.0f} s)")
+            trained += 1
+            left = len(jobs) - len(done)
+            eta = f", ETA {dt.timedelta(seconds=round((time.time() - started) / trained * left))}" if left else ""
+            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}: top1 {r.final_top1} "
+                f"at {row['flops'] / 1e6:.1f}M ({r.wall_time:.0f} s{eta})")
     write_table(to_frame(done.values()), run_dir, "trials")
     log(f"results: {run_dir}/trials.parquet; next: python analyze.py {run_dir}")
     return run_dir
+
+
+def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
+    """Rows already trained; a row whose architecture or protocol no longer matches the
+    file would silently mix two studies, so it stops the run instead."""
+    done: dict[str, dict] = {}
+    if not rows_path.is_file():
+        return done
+    for n, line in enumerate(rows_path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key = _key(row["variant"], row["seed"], row["protocol_name"])
+        except (ValueError, KeyError):
+            raise UsageError(f"{rows_path} line {n} is unreadable; delete that line to retrain it") from None
+        cfg, proto = study.variants.get(row["variant"]), study.protocols.get(row["protocol_name"])
+        if cfg is None or proto is None or row["seed"] not in study.seeds:
+            continue  # dropped from the file: kept on disk, left out of this study's table
+        if json.loads(row["config"]) != cfg.to_dict() or json.loads(row["protocol"]) != proto.to_dict():
+            raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
+                             f"(architecture or protocol changed); pass another --out or delete that folder")
+        done[key] = row
+    return done
+
+
+def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
+    (run_dir / "run.json").write_text(json.dumps({
+        "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
+        "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()}, indent=2,
+        default=str))
+
+
+def _run_searches(study: Study, run_dir: Path, log) -> Path:
+    """The `budgets` kind of study: one resumable search.py run per budget and seed."""
+    from .search.run import run_search
+    from .search.settings import SearchSettings
+    (protocol,) = study.protocols.values()
+    sch = study.search
+    names = [(b, s, sch.run_name(b, s, len(study.seeds))) for b in sch.budgets for s in study.seeds]
+    settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=sch.trials,
+                               dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
+                               name=name, out=str(run_dir)) for b, s, name in names]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_run_json(study, run_dir, searches=[n for _, _, n in names])
+    for i, st in enumerate(settings, 1):
+        if _search_finished(st):
+            log(f"[{i}/{len(settings)}] search {st.name}: already finished")
+            continue
+        log(f"[{i}/{len(settings)}] search {st.name} ({sch.trials} trials, {sch.backend}, {sch.objective})")
+        run_search(st)
+    log(f"results: {len(settings)} searches in {run_dir}; next: python analyze.py {run_dir}")
+    return run_dir
+
+
+def _search_finished(settings) -> bool:
+    try:
+        meta = json.loads((settings.run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    from .search.settings import SearchSettings
+    same = SearchSettings.from_dict(meta["settings"]).identity() == settings.identity()
+    return same and meta.get("status") == "finished" and meta["settings"].get("trials") == settings.trials

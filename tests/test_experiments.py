@@ -15,25 +15,30 @@ _analyze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_analyze)
 analyze_main = _analyze.main
 
-STUDIES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 EXP = Path(__file__).resolve().parents[1] / "experiments"
+STUDIES = sorted(p.stem for p in EXP.glob("*.yaml"))
+TRAINING_STUDIES = [s for s in STUDIES if not load_study(EXP / f"{s}.yaml").search]
 
 
 def test_the_studies_provided():
     assert {"paper_presets", "tokens", "token_dim", "width_depth_resolution", "ablations",
-            "proxy_fidelity"} <= set(STUDIES)
+            "proxy_fidelity", "budgets"} <= set(STUDIES)
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_full_size_loads(name):
     study = load_study(EXP / f"{name}.yaml", "full")
-    assert study.dataset == "cifar10" and len(study.variants) >= 4
+    assert study.dataset == "cifar10"
+    if study.search:
+        assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6] and len(study.protocols) == 1
+        return
+    assert len(study.variants) >= 4
     if study.budget:
         for cfg in study.variants.values():
             assert 0.9 * study.budget <= mfsearch.estimate_flops(cfg) <= study.budget
 
 
-@pytest.mark.parametrize("name", STUDIES)
+@pytest.mark.parametrize("name", TRAINING_STUDIES)
 def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
     df = pd.read_parquet(tmp_path / name / "trials.parquet")
@@ -51,6 +56,40 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
             assert variant in report
         if len(study.protocols) == 2:
             assert "Kendall tau" in report and "Spearman rho" in report
+        if study.paper:  # one smoke seed: no interval, so no difference can be called resolved
+            assert "## Against the paper" in report and "within seed noise" in report
+        if name == "paper_presets":
+            assert (tmp_path / name / "analysis" / "comparison.png").stat().st_size > 10_000
+            assert "published" in report
+
+
+def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, capsys):
+    args = ["--experiment", str(EXP / "budgets.yaml"), "--out", str(tmp_path)]
+    assert main(args) == 0
+    study = load_study(EXP / "budgets.yaml", "smoke")
+    for budget in study.search.budgets:
+        df = pd.read_parquet(tmp_path / "budgets" / f"{budget / 1e6:g}M" / "trials.parquet")
+        assert len(df) == study.search.trials
+        trained = df[df["status"] != "infeasible"]
+        assert (trained["flops"] <= budget).all()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("already finished") == len(study.search.budgets)
+    assert analyze_main([str(tmp_path / "budgets")]) == 0
+    report = (tmp_path / "budgets" / "analysis" / "report.md").read_text()
+    assert all(f"{b / 1e6:g}M" in report for b in study.search.budgets)
+    assert (tmp_path / "budgets" / "analysis" / "pareto.png").stat().st_size > 10_000
+
+
+def test_resume_refuses_rows_from_a_changed_study(tmp_path):
+    src = (EXP / "tokens.yaml").read_text()
+    first = tmp_path / "tokens.yaml"
+    first.write_text(src)
+    assert main(["--experiment", str(first), "--out", str(tmp_path / "runs")]) == 0
+    first.write_text(src.replace("epochs: 1,", "epochs: 2,"))
+    with pytest.raises(UsageError, match="different version"):
+        from mfsearch.experiments import run_study
+        run_study(load_study(first, "smoke"), out=tmp_path / "runs")
 
 
 def test_bad_study_files(tmp_path):
@@ -62,3 +101,13 @@ def test_bad_study_files(tmp_path):
         load_study(EXP / "tokens.yaml", "huge")
     with pytest.raises(UsageError, match="not found"):
         load_study(tmp_path / "missing.yaml")
+    bad.write_text("study: x\nsearch: {budgets: [10M], trials: 2, speed: 3}\nsizes: {smoke: {}}\n")
+    with pytest.raises(UsageError, match="budgets"):
+        load_study(bad, "smoke")
+    bad.write_text("study: x\nsearch: {budgets: [ten]}\nsizes: {smoke: {}}\n")
+    with pytest.raises(UsageError, match="ten"):
+        load_study(bad, "smoke")
+    bad.write_text("study: x\nbase: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}\n"
+                   "sizes: {smoke: {}}\n")
+    with pytest.raises(UsageError, match="lacks: b"):
+        load_study(bad, "smoke")

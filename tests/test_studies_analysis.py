@@ -3,7 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfsearch.analysis.studies import power_law, rank_agreement, variant_table
+from mfsearch.analysis.load import AnalysisError
+from mfsearch.analysis.studies import (differences, matched_pairs, power_law, published_top1, rank_agreement,
+                                      variant_table)
 
 
 def _rows(variants, protocol="default"):
@@ -43,3 +45,31 @@ def test_rank_agreement_identical_and_reversed():
     assert ra.kendall == pytest.approx(1.0) and ra.spearman == pytest.approx(1.0) and ra.n == 6
     t = variant_table(pd.DataFrame(_rows(short, "default") + _rows(rev, "long")))
     assert rank_agreement(t, "default", "long").kendall == pytest.approx(-1.0)
+
+
+def test_differences_welch_interval_and_verdicts():
+    df = pd.DataFrame(_rows([("ref", "mobile_former", 1e6, [50, 52, 54]), ("up", "mobile_former", 1e6, [60, 62, 64]),
+                             ("same", "mobile_former", 1e6, [49, 53, 57]), ("one", "mobile_former", 1e6, [40])]))
+    d = {x.variant: x for x in differences(df, "ref", {"up": 0.5, "same": -1.0})}
+    # equal std 2, n 3 each: standard error sqrt(8/3), Welch df 4, t(0.975, 4) = 2.7764
+    half = 2.7764451 * np.sqrt(8 / 3)
+    assert d["up"].delta == pytest.approx(10) and d["up"].low == pytest.approx(10 - half, abs=1e-5)
+    assert d["up"].verdict == "resolved gain, same sign"
+    assert d["same"].delta == pytest.approx(1) and d["same"].verdict == "within seed noise"
+    assert np.isnan(d["one"].low) and d["one"].verdict == "within seed noise"   # one seed: nothing to test
+    with pytest.raises(AnalysisError, match="reference"):
+        differences(df, "missing")
+
+
+def test_matched_pairs_pair_each_published_mobilenet_with_the_nearest_preset():
+    df = pd.DataFrame(_rows([("mobile_former_151m", "mobile_former", 152e6, [40, 42, 44]),
+                             ("mobile_former_508m", "mobile_former", 510e6, [50, 50, 50]),
+                             ("mobilenet_v3_large_075", "mobilenet_v3", 153e6, [30, 32, 34]),
+                             ("mobilenet_v3_small_100", "mobilenet_v3", 57e6, [25, 25, 25]),    # no preset near
+                             ("mobilenet_v3_small_050", "mobilenet_v3", 20e6, [20, 20, 20])]))  # no paper number
+    pairs = matched_pairs(df)
+    assert len(pairs) == 1
+    p = pairs.iloc[0]
+    assert (p["mobile_former"], p["mobilenet_v3"]) == ("mobile_former_151m", "mobilenet_v3_large_075")
+    assert p["proxy_delta"] == pytest.approx(10) and p["published_delta"] == pytest.approx(75.2 - 73.3)
+    assert published_top1("mobile_former_294m") == 77.9 and published_top1("dim64") is None

@@ -1,6 +1,8 @@
 """Analysis of study folders (`search.py --experiment`): per-variant means with error
-bars over seeds, power-law fits of error against MAdds per family, and the rank
-agreement of two proxy protocols (Kendall tau, Spearman rho, bootstrap intervals)."""
+bars over seeds, power-law fits of error against MAdds per family, the rank agreement
+of two proxy protocols (Kendall tau, Spearman rho, bootstrap intervals), differences
+set beside the paper's, and the proxy's comparison next to the published ImageNet one.
+A `budgets` study (one search per budget) is merged into one Pareto analysis."""
 from __future__ import annotations
 
 import json
@@ -15,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from ..models import MOBILENET_V3_PUBLISHED, preset_table  # noqa: E402
 from .load import AnalysisError  # noqa: E402
 
 
@@ -82,7 +85,11 @@ def rank_agreement(table: pd.DataFrame, a: str, b: str, n_boot: int = 2000, seed
     wide = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()
     if a not in wide or b not in wide or len(wide) < 3:
         raise AnalysisError(f"rank agreement needs protocols {a!r} and {b!r} on at least 3 variants")
-    x, y = wide[a].to_numpy(), wide[b].to_numpy()
+    return rank_correlations(wide[a].to_numpy(), wide[b].to_numpy(), n_boot, seed)
+
+
+def rank_correlations(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> RankAgreement:
+    """Kendall tau and Spearman rho of paired scores, with percentile bootstrap intervals."""
     rng = np.random.default_rng(seed)
     ks, ss = [], []
     for _ in range(n_boot):
@@ -94,6 +101,74 @@ def rank_agreement(table: pd.DataFrame, a: str, b: str, n_boot: int = 2000, seed
     ci = lambda v: tuple(float(q) for q in np.nanpercentile(v, [2.5, 97.5]))  # noqa: E731
     return RankAgreement(float(stats.kendalltau(x, y).statistic), ci(ks), float(stats.spearmanr(x, y).statistic),
                          ci(ss), len(x))
+
+
+@dataclass
+class Difference:
+    """Mean top-1 of `variant` minus that of `reference`, Welch 95% interval over seeds."""
+    variant: str
+    delta: float
+    low: float
+    high: float
+    paper: float | None
+
+    @property
+    def verdict(self) -> str:
+        if not np.isfinite(self.low) or self.low <= 0 <= self.high:
+            return "within seed noise"
+        sign = "gain" if self.delta > 0 else "loss"
+        if self.paper is None or self.paper == 0:
+            return f"resolved {sign}"
+        return f"resolved {sign}, {'same' if np.sign(self.paper) == np.sign(self.delta) else 'opposite'} sign"
+
+
+def differences(df: pd.DataFrame, reference: str, paper: dict[str, float] | None = None) -> list[Difference]:
+    """Every variant against `reference` under the first protocol, seeds as samples."""
+    first = df[df["protocol_name"] == df["protocol_name"].iloc[0]]
+    ref = first.loc[first["variant"] == reference, "final_top1"].to_numpy(float)
+    if len(ref) == 0:
+        raise AnalysisError(f"reference variant {reference!r} has no complete row")
+    out = []
+    for variant in dict.fromkeys(first["variant"]):
+        if variant == reference:
+            continue
+        v = first.loc[first["variant"] == variant, "final_top1"].to_numpy(float)
+        delta = float(v.mean() - ref.mean())
+        low = high = float("nan")
+        if len(v) > 1 and len(ref) > 1:
+            ci = stats.ttest_ind(v, ref, equal_var=False).confidence_interval(0.95)
+            low, high = float(ci.low), float(ci.high)
+        out.append(Difference(variant, delta, low, high, (paper or {}).get(variant)))
+    return out
+
+
+def published_top1(variant: str) -> float | None:
+    """ImageNet top-1 as published, for study variants named after a registered model."""
+    entry = preset_table().get(variant) or MOBILENET_V3_PUBLISHED.get(variant)
+    return None if entry is None else float(entry["top1"])
+
+
+def matched_pairs(df: pd.DataFrame, max_ratio: float = 1.25) -> pd.DataFrame:
+    """Each published MobileNetV3 beside the Mobile-Former preset nearest in MAdds (within
+    `max_ratio`): the paper's "more accurate at the same cost", one pair at a time."""
+    first = df[df["protocol_name"] == df["protocol_name"].iloc[0]]
+    t = variant_table(first)
+    t["published"] = t["variant"].map(published_top1)
+    t = t.dropna(subset=["published"])
+    mf, mn = t[t["family"] == "mobile_former"], t[t["family"] == "mobilenet_v3"]
+    rows = []
+    for m in mn.itertuples():
+        if mf.empty:
+            break
+        ratio = np.abs(np.log(mf["flops"].to_numpy(float) / m.flops))
+        if np.exp(ratio.min()) > max_ratio:
+            continue
+        f = mf.iloc[int(np.argmin(ratio))]
+        d = next(x for x in differences(first[first["variant"].isin([f["variant"], m.variant])], m.variant))
+        rows.append({"mobile_former": f["variant"], "mf_flops": f["flops"], "mobilenet_v3": m.variant,
+                     "mn_flops": m.flops, "proxy_delta": d.delta, "low": d.low, "high": d.high,
+                     "published_delta": f["published"] - m.published})
+    return pd.DataFrame(rows)
 
 
 def _plot_variants(table: pd.DataFrame, title: str, path: Path) -> None:
@@ -146,12 +221,83 @@ def _plot_scaling(table: pd.DataFrame, fits: list[PowerLaw], title: str, path: P
     plt.close(fig)
 
 
+def _plot_comparison(table: pd.DataFrame, title: str, path: Path) -> None:
+    """Proxy top-1 against MAdds beside the published ImageNet figure, same axes style."""
+    from .figures import MF_COLOR, MNV3_COLOR, _log_mega_axis, _published
+    fig, (proxy, paper) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=150)
+    groups = [("mobile_former", MF_COLOR, "o-", "Mobile-Former presets"),
+              ("_small_", MNV3_COLOR, "s--", "MobileNetV3-Small"), ("_large_", MNV3_COLOR, "s:", "MobileNetV3-Large")]
+    for key, color, style, label in groups:
+        t = table[table["family"] == key] if key == "mobile_former" else table[table["variant"].str.contains(key)]
+        if t.empty:
+            continue
+        t = t.sort_values("flops")
+        proxy.errorbar(t["flops"] / 1e6, t["top1_mean"], yerr=t["top1_std"], fmt=style, color=color, ms=5,
+                       capsize=3, label=label)
+    _log_mega_axis(proxy)
+    proxy.set_xlabel("MAdds (M), log scale")
+    proxy.set_ylabel("proxy top-1 (%), mean ± std over seeds")
+    proxy.set_title(title)
+    proxy.legend(loc="upper left")
+    _published(paper)
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.savefig(path.with_suffix(".svg"))
+    plt.close(fig)
+
+
+def _interval(low: float, high: float) -> str:
+    return "n/a (one seed)" if not np.isfinite(low) else f"[{low:+.2f}, {high:+.2f}]"
+
+
+def _paper_section(df: pd.DataFrame, paper: dict) -> list[str]:
+    deltas = {k: float(v) for k, v in (paper.get("delta") or {}).items()}
+    diffs = differences(df, paper["reference"], deltas)
+    lines = ["", f"## Against the paper (differences to {paper['reference']}, top-1 points)", "",
+             f"Proxy: mean over seeds minus the reference's mean, Welch 95% interval over seeds. "
+             f"Paper: {paper.get('metric', 'as published')}.", "",
+             "| variant | proxy Δ | 95% interval | paper Δ | verdict |", "|---|---|---|---|---|"]
+    for d in diffs:
+        pap = "—" if d.paper is None else f"{d.paper:+.1f}"
+        lines.append(f"| {d.variant} | {d.delta:+.2f} | {_interval(d.low, d.high)} | {pap} | {d.verdict} |")
+    return lines
+
+
+def _comparison_section(df: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    t = table[table["protocol_name"] == table["protocol_name"].iloc[0]].copy()
+    t["published"] = t["variant"].map(published_top1)
+    known = t.dropna(subset=["published"])
+    lines = ["", "## The proxy's comparison next to the published ImageNet one", "", "![comparison](comparison.png)",
+             "", "| variant | MAdds (M) | proxy top-1 (%) | ImageNet top-1, published (%) |", "|---|---|---|---|"]
+    for r in t.itertuples():
+        pub = "—" if np.isnan(r.published) else f"{r.published:.1f}"
+        lines.append(f"| {r.variant} | {r.flops / 1e6:.1f} | {r.top1_mean:.2f} ± {r.top1_std:.2f} | {pub} |")
+    pairs = matched_pairs(df)
+    if not pairs.empty:
+        lines += ["", "Matched pairs (the Mobile-Former preset nearest in MAdds to each published MobileNetV3):", "",
+                  "| Mobile-Former | MobileNetV3 | proxy Δ (MF − MNV3) | 95% interval | published Δ |",
+                  "|---|---|---|---|---|"]
+        for r in pairs.itertuples():
+            lines.append(f"| {r.mobile_former} ({r.mf_flops / 1e6:.0f}M) | {r.mobilenet_v3} ({r.mn_flops / 1e6:.0f}M) "
+                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} |")
+    if len(known) >= 3:
+        ra = rank_correlations(known["top1_mean"].to_numpy(float), known["published"].to_numpy(float))
+        lines += ["", f"Rank agreement of proxy and published top-1 over the {ra.n} models with a published number "
+                  f"(bootstrap 95%): Kendall tau {ra.kendall:.3f} [{ra.kendall_ci[0]:.3f}, {ra.kendall_ci[1]:.3f}], "
+                  f"Spearman rho {ra.spearman:.3f} [{ra.spearman_ci[0]:.3f}, {ra.spearman_ci[1]:.3f}]."]
+    return lines
+
+
 def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path], str]:
     """Figures and report.md for one study folder; returns (folder, files, headline)."""
+    path = Path(path)
+    out = Path(out) if out else path / "analysis"
+    meta = json.loads((path / "run.json").read_text())
+    if meta.get("searches"):
+        return _analyze_searches(path, meta, out)
     meta, df = load_study(path)
     if df.empty:
         raise AnalysisError(f"{path}: no complete row to analyse yet")
-    out = Path(out) if out else Path(path) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     table = variant_table(df)
     proto = json.loads(df["protocol"].iloc[0])
@@ -169,6 +315,13 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
         lines.append(f"| {r.protocol_name} | {r.variant} | {r.flops / 1e6:.1f} | {r.params / 1e6:.2f} | "
                      f"{r.top1_mean:.2f} | {r.top1_std:.2f} | {r.seeds} |")
     headline = f"{len(table)} variant rows from {len(df)} complete trainings"
+    paper = (meta.get("spec") or {}).get("paper")
+    if paper and paper.get("reference") in set(df["variant"]):
+        lines += _paper_section(df, paper)
+    if table["variant"].map(published_top1).notna().any():
+        files.append(out / "comparison.png")
+        _plot_comparison(table[table["protocol_name"] == table["protocol_name"].iloc[0]], desc, files[-1])
+        lines += _comparison_section(df, table)
     first = table[table["protocol_name"] == table["protocol_name"].iloc[0]]
     fits = [f for f in (power_law(first, fam) for fam in ("mobile_former", "mobilenet_v3")) if f]
     if fits:
@@ -187,3 +340,16 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     files.append(out / "report.md")
     files[-1].write_text("\n".join(lines) + "\n")
     return out, files, headline
+
+
+def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """A `budgets` study: its searches merged into one front (same protocol by construction)."""
+    from .report import analyze, headline
+    runs = [path / name for name in meta["searches"] if (path / name / "run.json").is_file()]
+    if not runs:
+        raise AnalysisError(f"{path}: none of its searches has started; run the study first")
+    result = analyze(runs, out=out)
+    line = headline(result.runs, result.summary)
+    if len(runs) < len(meta["searches"]):
+        line += f"\nnote: {len(runs)} of {len(meta['searches'])} searches present; rerun the study to finish"
+    return result.out_dir, result.files, line
