@@ -57,8 +57,8 @@ class BudgetSearches:
     backend: str = "optuna"
     objective: str = "accuracy"
 
-    def run_name(self, budget: float, seed: int, seeds: int) -> str:
-        return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seeds > 1 else "")
+    def run_name(self, budget: float, seed: int) -> str:
+        return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seed else "")  # adding seeds keeps seed 0's folder
 
 
 @dataclass
@@ -122,15 +122,23 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
 
 def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches:
     s = spec["search"]
-    if not isinstance(s, dict) or set(s) - SEARCH_KEYS or "budgets" not in s:
-        raise ValueError(f"`search` takes budgets (a list) and optionally {', '.join(sorted(SEARCH_KEYS - {'budgets'}))}")
+    if not isinstance(s, dict) or set(s) - SEARCH_KEYS or not isinstance(s.get("budgets"), list) or not s["budgets"]:
+        raise ValueError("`search` takes budgets (a non-empty list such as [25M, 50M]) and optionally "
+                         f"{', '.join(sorted(SEARCH_KEYS - {'budgets'}))}")
     if "variants" in spec or "sample" in spec:
         raise ValueError("give `search` or `variants`/`sample`, not both")
     if len(protocols) != 1:
         raise ValueError("a search study takes exactly one protocol")
-    budgets = [parse_budget(str(b)) for b in s["budgets"]]
-    return BudgetSearches(budgets=budgets, trials=int(s.get("trials", 12)), backend=s.get("backend", "optuna"),
-                          objective=s.get("objective", "accuracy"))
+    try:
+        budgets = [parse_budget(str(b)) for b in s["budgets"]]
+        out = BudgetSearches(budgets=budgets, trials=int(s.get("trials", 12)), backend=s.get("backend", "optuna"),
+                             objective=s.get("objective", "accuracy"))
+        from .search.settings import SearchSettings
+        SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=out.trials,
+                       name="check")
+    except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
+        raise ValueError(f"search: {str(exc).replace('--', '')}") from None
+    return out
 
 
 def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
@@ -142,7 +150,7 @@ def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
     unknown = [v for v in [paper["reference"], *(paper.get("delta") or {})] if v not in variants]
     if unknown:
         raise ValueError(f"`paper` names variants the study lacks: {', '.join(unknown)}")
-    return {"reference": paper["reference"], "metric": str(paper.get("metric", "paper")),
+    return {"reference": paper["reference"], "metric": str(paper.get("metric", "as published")),
             "delta": {k: float(v) for k, v in (paper.get("delta") or {}).items()}}
 
 
@@ -185,7 +193,7 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
         f"{len(study.protocols)} protocols on {study.dataset}; {len(done)} of {len(jobs)} already done")
     started, trained = time.time(), 0
     with rows_path.open("a") as sink:
-        for i, (variant, seed, pname) in enumerate(jobs, 1):
+        for variant, seed, pname in jobs:
             if _key(variant, seed, pname) in done:
                 continue
             cfg = study.variants[variant]
@@ -235,7 +243,7 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
 def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
     (run_dir / "run.json").write_text(json.dumps({
         "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
-        "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()}, indent=2,
+        "paper": study.paper, "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()}, indent=2,
         default=str))
 
 
@@ -245,14 +253,14 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
     from .search.settings import SearchSettings
     (protocol,) = study.protocols.values()
     sch = study.search
-    names = [(b, s, sch.run_name(b, s, len(study.seeds))) for b in sch.budgets for s in study.seeds]
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=sch.trials,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
-                               name=name, out=str(run_dir)) for b, s, name in names]
+                               name=sch.run_name(b, s), out=str(run_dir)) for b in sch.budgets for s in study.seeds]
+    finished = [_search_state(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_run_json(study, run_dir, searches=[n for _, _, n in names])
-    for i, st in enumerate(settings, 1):
-        if _search_finished(st):
+    _write_run_json(study, run_dir, searches=[st.name for st in settings])
+    for i, (st, done) in enumerate(zip(settings, finished), 1):
+        if done:
             log(f"[{i}/{len(settings)}] search {st.name}: already finished")
             continue
         log(f"[{i}/{len(settings)}] search {st.name} ({sch.trials} trials, {sch.backend}, {sch.objective})")
@@ -261,11 +269,18 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
     return run_dir
 
 
-def _search_finished(settings) -> bool:
-    try:
-        meta = json.loads((settings.run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return False
+def _search_state(settings) -> bool:
+    """True when this search already finished; refuses a folder holding a different search."""
     from .search.settings import SearchSettings
-    same = SearchSettings.from_dict(meta["settings"]).identity() == settings.identity()
-    return same and meta.get("status") == "finished" and meta["settings"].get("trials") == settings.trials
+    path = settings.run_dir / "run.json"
+    if not path.is_file():
+        return False
+    try:
+        meta = json.loads(path.read_text())
+        same = SearchSettings.from_dict(meta["settings"]).identity() == settings.identity()
+    except (ValueError, KeyError, TypeError, UsageError):
+        raise UsageError(f"{path} is unreadable; delete {settings.run_dir} or pass another --out") from None
+    if not same:
+        raise UsageError(f"{settings.run_dir} holds a search with other settings than this study file asks for; "
+                         "delete that folder or pass another --out")
+    return meta.get("status") == "finished" and meta["settings"].get("trials") == settings.trials

@@ -56,8 +56,8 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
             assert variant in report
         if len(study.protocols) == 2:
             assert "Kendall tau" in report and "Spearman rho" in report
-        if study.paper:  # one smoke seed: no interval, so no difference can be called resolved
-            assert "## Against the paper" in report and "within seed noise" in report
+        if study.paper:  # one smoke seed: no interval, so no verdict either way
+            assert "## Against the paper" in report and "n/a (one seed)" in report
         if name == "paper_presets":
             assert (tmp_path / name / "analysis" / "comparison.png").stat().st_size > 10_000
             assert "published" in report
@@ -79,6 +79,20 @@ def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, caps
     report = (tmp_path / "budgets" / "analysis" / "report.md").read_text()
     assert all(f"{b / 1e6:g}M" in report for b in study.search.budgets)
     assert (tmp_path / "budgets" / "analysis" / "pareto.png").stat().st_size > 10_000
+    # a search stopped before writing any table: the others are still analysed, with a note
+    last = tmp_path / "budgets" / f"{study.search.budgets[-1] / 1e6:g}M"
+    for table in last.glob("*.parquet"):
+        table.unlink()
+    capsys.readouterr()
+    assert analyze_main([str(tmp_path / "budgets")]) == 0
+    assert f"{last.name} has no results yet" in capsys.readouterr().out
+    # the file now asks for another protocol: refused before anything is written
+    changed = tmp_path / "budgets.yaml"
+    changed.write_text((EXP / "budgets.yaml").read_text().replace("epochs: 1,", "epochs: 2,"))
+    before = (tmp_path / "budgets" / "run.json").read_text()
+    assert main(["--experiment", str(changed), "--out", str(tmp_path)]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert (tmp_path / "budgets" / "run.json").read_text() == before
 
 
 def test_resume_refuses_rows_from_a_changed_study(tmp_path):
@@ -106,6 +120,12 @@ def test_bad_study_files(tmp_path):
         load_study(bad, "smoke")
     bad.write_text("study: x\nsearch: {budgets: [ten]}\nsizes: {smoke: {}}\n")
     with pytest.raises(UsageError, match="ten"):
+        load_study(bad, "smoke")
+    bad.write_text("study: x\nsearch: {budgets: 25M}\nsizes: {smoke: {}}\n")
+    with pytest.raises(UsageError, match="non-empty list"):
+        load_study(bad, "smoke")
+    bad.write_text("study: x\nsearch: {budgets: [25M], trials: 0}\nsizes: {smoke: {}}\n")
+    with pytest.raises(UsageError, match="trials must be at least 1"):
         load_study(bad, "smoke")
     bad.write_text("study: x\nbase: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}\n"
                    "sizes: {smoke: {}}\n")

@@ -1,9 +1,12 @@
 """Study analysis on hand-built tables: means over seeds, power-law exponents, rank agreement."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mfsearch.analysis.load import AnalysisError
+from mfsearch.models import get_config
 from mfsearch.analysis.studies import (differences, matched_pairs, power_law, published_top1, rank_agreement,
                                       variant_table)
 
@@ -56,7 +59,7 @@ def test_differences_welch_interval_and_verdicts():
     assert d["up"].delta == pytest.approx(10) and d["up"].low == pytest.approx(10 - half, abs=1e-5)
     assert d["up"].verdict == "resolved gain, same sign"
     assert d["same"].delta == pytest.approx(1) and d["same"].verdict == "within seed noise"
-    assert np.isnan(d["one"].low) and d["one"].verdict == "within seed noise"   # one seed: nothing to test
+    assert np.isnan(d["one"].low) and d["one"].verdict == "n/a (one seed)"   # nothing to test
     with pytest.raises(AnalysisError, match="reference"):
         differences(df, "missing")
 
@@ -73,3 +76,7 @@ def test_matched_pairs_pair_each_published_mobilenet_with_the_nearest_preset():
     assert (p["mobile_former"], p["mobilenet_v3"]) == ("mobile_former_151m", "mobilenet_v3_large_075")
     assert p["proxy_delta"] == pytest.approx(10) and p["published_delta"] == pytest.approx(75.2 - 73.3)
     assert published_top1("mobile_former_294m") == 77.9 and published_top1("dim64") is None
+    same = json.dumps(get_config("mobile_former_294m").to_dict())
+    changed = json.dumps(get_config("mobile_former_294m", tokens=3).to_dict())
+    assert published_top1("mobile_former_294m", same) == 77.9
+    assert published_top1("mobile_former_294m", changed) is None   # a modified preset is not the published model

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from ..models import MOBILENET_V3_PUBLISHED, preset_table  # noqa: E402
+from ..models import MOBILENET_V3_PUBLISHED, get_config, preset_table  # noqa: E402
 from .load import AnalysisError  # noqa: E402
 
 
@@ -39,14 +39,18 @@ def load_study(path: Path) -> tuple[dict, pd.DataFrame]:
 
 
 def variant_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and count of final top-1 per (protocol, variant), in file order."""
-    order = {v: i for i, v in enumerate(dict.fromkeys(df["variant"]))}
+    """Mean, standard deviation and count of final top-1 per (protocol, variant), both in file order."""
+    order = {c: {v: i for i, v in enumerate(dict.fromkeys(df[c]))} for c in ("protocol_name", "variant")}
     g = df.groupby(["protocol_name", "variant", "family"], sort=False)
     out = g.agg(flops=("flops", "first"), params=("params", "first"), top1_mean=("final_top1", "mean"),
                 top1_std=("final_top1", "std"), seeds=("final_top1", "size")).reset_index()
     out["top1_std"] = out["top1_std"].fillna(0.0)
-    return out.sort_values(["protocol_name", "variant"], key=lambda s: s.map(order) if s.name == "variant"
-                           else s).reset_index(drop=True)
+    return out.sort_values(["protocol_name", "variant"], key=lambda col: col.map(order[col.name])).reset_index(drop=True)
+
+
+def first_protocol(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the study's first protocol (file order): the one single-protocol sections use."""
+    return df[df["protocol_name"] == df["protocol_name"].iloc[0]]
 
 
 @dataclass
@@ -114,7 +118,9 @@ class Difference:
 
     @property
     def verdict(self) -> str:
-        if not np.isfinite(self.low) or self.low <= 0 <= self.high:
+        if not np.isfinite(self.low):
+            return "n/a (one seed)"
+        if self.low <= 0 <= self.high:
             return "within seed noise"
         sign = "gain" if self.delta > 0 else "loss"
         if self.paper is None or self.paper == 0:
@@ -124,7 +130,7 @@ class Difference:
 
 def differences(df: pd.DataFrame, reference: str, paper: dict[str, float] | None = None) -> list[Difference]:
     """Every variant against `reference` under the first protocol, seeds as samples."""
-    first = df[df["protocol_name"] == df["protocol_name"].iloc[0]]
+    first = first_protocol(df)
     ref = first.loc[first["variant"] == reference, "final_top1"].to_numpy(float)
     if len(ref) == 0:
         raise AnalysisError(f"reference variant {reference!r} has no complete row")
@@ -142,18 +148,28 @@ def differences(df: pd.DataFrame, reference: str, paper: dict[str, float] | None
     return out
 
 
-def published_top1(variant: str) -> float | None:
-    """ImageNet top-1 as published, for study variants named after a registered model."""
+def published_top1(variant: str, config: str | None = None) -> float | None:
+    """ImageNet top-1 as published, for a variant named after a registered model; with
+    `config` (a row's JSON), only when the variant is that model unmodified."""
     entry = preset_table().get(variant) or MOBILENET_V3_PUBLISHED.get(variant)
-    return None if entry is None else float(entry["top1"])
+    if entry is None or (config is not None and json.loads(config) != get_config(variant).to_dict()):
+        return None
+    return float(entry["top1"])
+
+
+def _published_column(df: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    if "config" not in df:
+        return table["variant"].map(published_top1)
+    configs = df.groupby("variant")["config"].first()
+    return table["variant"].map(lambda v: published_top1(v, configs.get(v)))
 
 
 def matched_pairs(df: pd.DataFrame, max_ratio: float = 1.25) -> pd.DataFrame:
     """Each published MobileNetV3 beside the Mobile-Former preset nearest in MAdds (within
     `max_ratio`): the paper's "more accurate at the same cost", one pair at a time."""
-    first = df[df["protocol_name"] == df["protocol_name"].iloc[0]]
+    first = first_protocol(df)
     t = variant_table(first)
-    t["published"] = t["variant"].map(published_top1)
+    t["published"] = _published_column(first, t)
     t = t.dropna(subset=["published"])
     mf, mn = t[t["family"] == "mobile_former"], t[t["family"] == "mobilenet_v3"]
     rows = []
@@ -255,7 +271,7 @@ def _paper_section(df: pd.DataFrame, paper: dict) -> list[str]:
     diffs = differences(df, paper["reference"], deltas)
     lines = ["", f"## Against the paper (differences to {paper['reference']}, top-1 points)", "",
              f"Proxy: mean over seeds minus the reference's mean, Welch 95% interval over seeds. "
-             f"Paper: {paper.get('metric', 'as published')}.", "",
+             f"Paper: {paper['metric']}.", "",
              "| variant | proxy Δ | 95% interval | paper Δ | verdict |", "|---|---|---|---|---|"]
     for d in diffs:
         pap = "—" if d.paper is None else f"{d.paper:+.1f}"
@@ -263,9 +279,8 @@ def _paper_section(df: pd.DataFrame, paper: dict) -> list[str]:
     return lines
 
 
-def _comparison_section(df: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    t = table[table["protocol_name"] == table["protocol_name"].iloc[0]].copy()
-    t["published"] = t["variant"].map(published_top1)
+def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
+    t = t.assign(published=_published_column(df, t))
     known = t.dropna(subset=["published"])
     lines = ["", "## The proxy's comparison next to the published ImageNet one", "", "![comparison](comparison.png)",
              "", "| variant | MAdds (M) | proxy top-1 (%) | ImageNet top-1, published (%) |", "|---|---|---|---|"]
@@ -315,14 +330,15 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
         lines.append(f"| {r.protocol_name} | {r.variant} | {r.flops / 1e6:.1f} | {r.params / 1e6:.2f} | "
                      f"{r.top1_mean:.2f} | {r.top1_std:.2f} | {r.seeds} |")
     headline = f"{len(table)} variant rows from {len(df)} complete trainings"
-    paper = (meta.get("spec") or {}).get("paper")
-    if paper and paper.get("reference") in set(df["variant"]):
-        lines += _paper_section(df, paper)
-    if table["variant"].map(published_top1).notna().any():
+    first_rows = first_protocol(df)
+    first = variant_table(first_rows)
+    paper = meta.get("paper")
+    if paper and paper["reference"] in set(first_rows["variant"]):
+        lines += _paper_section(first_rows, paper)
+    if _published_column(first_rows, first).notna().any():
         files.append(out / "comparison.png")
-        _plot_comparison(table[table["protocol_name"] == table["protocol_name"].iloc[0]], desc, files[-1])
-        lines += _comparison_section(df, table)
-    first = table[table["protocol_name"] == table["protocol_name"].iloc[0]]
+        _plot_comparison(first, desc, files[-1])
+        lines += _comparison_section(first_rows, first)
     fits = [f for f in (power_law(first, fam) for fam in ("mobile_former", "mobilenet_v3")) if f]
     if fits:
         files.append(out / "scaling.png")
@@ -345,11 +361,20 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
 def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
     """A `budgets` study: its searches merged into one front (same protocol by construction)."""
     from .report import analyze, headline
-    runs = [path / name for name in meta["searches"] if (path / name / "run.json").is_file()]
+    runs, notes = [], []
+    for name in meta["searches"]:
+        run = path / name
+        if not any((run / f).is_file() for f in ("trials.parquet", "baselines.parquet")):
+            notes.append(f"{name} has no results yet")
+            continue
+        runs.append(run)
+        status = json.loads((run / "run.json").read_text()).get("status")
+        if status != "finished":
+            notes.append(f"{name} is {status or 'unfinished'}: its tables are from an earlier stop")
     if not runs:
-        raise AnalysisError(f"{path}: none of its searches has started; run the study first")
+        raise AnalysisError(f"{path}: none of its searches has results yet; run the study first")
     result = analyze(runs, out=out)
     line = headline(result.runs, result.summary)
-    if len(runs) < len(meta["searches"]):
-        line += f"\nnote: {len(runs)} of {len(meta['searches'])} searches present; rerun the study to finish"
+    if notes:
+        line += "\nnote: " + "; ".join(notes) + "; rerun the study to finish"
     return result.out_dir, result.files, line
