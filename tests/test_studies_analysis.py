@@ -75,6 +75,7 @@ def test_matched_pairs_pair_each_published_mobilenet_with_the_nearest_preset():
     p = pairs.iloc[0]
     assert (p["mobile_former"], p["mobilenet_v3"]) == ("mobile_former_151m", "mobilenet_v3_large_075")
     assert p["proxy_delta"] == pytest.approx(10) and p["published_delta"] == pytest.approx(75.2 - 73.3)
+    assert p["verdict"] == "resolved gain, same sign"
     assert published_top1("mobile_former_294m") == 77.9 and published_top1("dim64") is None
     same = json.dumps(get_config("mobile_former_294m").to_dict())
     changed = json.dumps(get_config("mobile_former_294m", tokens=3).to_dict())

@@ -181,9 +181,10 @@ def matched_pairs(df: pd.DataFrame, max_ratio: float = 1.25) -> pd.DataFrame:
             continue
         f = mf.iloc[int(np.argmin(ratio))]
         d = next(x for x in differences(first[first["variant"].isin([f["variant"], m.variant])], m.variant))
+        d.paper = f["published"] - m.published
         rows.append({"mobile_former": f["variant"], "mf_flops": f["flops"], "mobilenet_v3": m.variant,
                      "mn_flops": m.flops, "proxy_delta": d.delta, "low": d.low, "high": d.high,
-                     "published_delta": f["published"] - m.published})
+                     "published_delta": d.paper, "verdict": d.verdict})
     return pd.DataFrame(rows)
 
 
@@ -256,6 +257,7 @@ def _plot_comparison(table: pd.DataFrame, title: str, path: Path) -> None:
     proxy.set_title(title)
     proxy.legend(loc="upper left")
     _published(paper)
+    paper.set_title("ImageNet (published), not this proxy")
     fig.tight_layout()
     fig.savefig(path)
     fig.savefig(path.with_suffix(".svg"))
@@ -290,11 +292,11 @@ def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
     pairs = matched_pairs(df)
     if not pairs.empty:
         lines += ["", "Matched pairs (the Mobile-Former preset nearest in MAdds to each published MobileNetV3):", "",
-                  "| Mobile-Former | MobileNetV3 | proxy Δ (MF − MNV3) | 95% interval | published Δ |",
-                  "|---|---|---|---|---|"]
+                  "| Mobile-Former | MobileNetV3 | proxy Δ (MF − MNV3) | 95% interval | published Δ | verdict |",
+                  "|---|---|---|---|---|---|"]
         for r in pairs.itertuples():
             lines.append(f"| {r.mobile_former} ({r.mf_flops / 1e6:.0f}M) | {r.mobilenet_v3} ({r.mn_flops / 1e6:.0f}M) "
-                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} |")
+                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} | {r.verdict} |")
     if len(known) >= 3:
         ra = rank_correlations(known["top1_mean"].to_numpy(float), known["published"].to_numpy(float))
         lines += ["", f"Rank agreement of proxy and published top-1 over the {ra.n} models with a published number "
