@@ -106,28 +106,26 @@ def test_resume_refuses_rows_from_a_changed_study(tmp_path):
         run_study(load_study(first, "smoke"), out=tmp_path / "runs")
 
 
-def test_bad_study_files(tmp_path):
+BAD_STUDIES = [  # (file body without its `sizes`, what the one-line error must name)
+    ("base: mobile_former_26m\nvariants: {a: {tokens: 0}}", "tokens"),
+    ("search: {budgets: [10M], trials: 2, speed: 3}", "budgets"),
+    ("search: {budgets: [ten]}", "ten"),
+    ("search: {budgets: 25M}", "non-empty list"),
+    ("search: {budgets: [25M], trials: 0}", "trials must be at least 1"),
+    ("base: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}", "lacks: b"),
+]
+
+
+@pytest.mark.parametrize("body,match", BAD_STUDIES)
+def test_bad_study_files(tmp_path, body, match):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("study: x\nbase: mobile_former_26m\nvariants: {a: {tokens: 0}}\nsizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="tokens"):
+    bad.write_text(f"study: x\n{body}\nsizes: {{smoke: {{}}}}\n")
+    with pytest.raises(UsageError, match=match):
         load_study(bad, "smoke")
+
+
+def test_missing_study_file_or_size(tmp_path):
     with pytest.raises(UsageError, match="no size"):
         load_study(EXP / "tokens.yaml", "huge")
     with pytest.raises(UsageError, match="not found"):
         load_study(tmp_path / "missing.yaml")
-    bad.write_text("study: x\nsearch: {budgets: [10M], trials: 2, speed: 3}\nsizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="budgets"):
-        load_study(bad, "smoke")
-    bad.write_text("study: x\nsearch: {budgets: [ten]}\nsizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="ten"):
-        load_study(bad, "smoke")
-    bad.write_text("study: x\nsearch: {budgets: 25M}\nsizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="non-empty list"):
-        load_study(bad, "smoke")
-    bad.write_text("study: x\nsearch: {budgets: [25M], trials: 0}\nsizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="trials must be at least 1"):
-        load_study(bad, "smoke")
-    bad.write_text("study: x\nbase: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}\n"
-                   "sizes: {smoke: {}}\n")
-    with pytest.raises(UsageError, match="lacks: b"):
-        load_study(bad, "smoke")
