@@ -56,6 +56,7 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
             assert variant in report
         if len(study.protocols) == 2:
             assert "Kendall tau" in report and "Spearman rho" in report
+            assert (tmp_path / name / "analysis" / "rank.png").stat().st_size > 10_000
         if study.paper:  # one smoke seed: no interval, so no verdict either way
             assert "## Against the paper" in report and "n/a (one seed)" in report
         if name == "paper_presets":

@@ -6,6 +6,7 @@ A `budgets` study (one search per budget) is merged into one Pareto analysis."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +265,28 @@ def _plot_comparison(table: pd.DataFrame, title: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_rank(table: pd.DataFrame, a: str, b: str, ra: RankAgreement, path: Path) -> None:
+    """One point per variant: its top-1 under protocol a against protocol b."""
+    wide = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()
+    fig, ax = plt.subplots(figsize=(5.6, 4.8), dpi=150)
+    ax.scatter(wide[a], wide[b], s=28)
+    prefix = os.path.commonprefix(list(wide.index)) if len(wide) > 1 else ""
+    for name, r in wide.iterrows():  # short labels (the shared prefix dropped) keep neighbours legible
+        ax.annotate(name[len(prefix):] or name, (r[a], r[b]), xytext=(3, 3), textcoords="offset points", fontsize=8)
+    ax.margins(0.08)
+    if prefix:
+        ax.text(0.98, 0.02, f"labels: {prefix}NN", transform=ax.transAxes, ha="right", fontsize=8, color="0.4")
+    ax.set_xlabel(f"top-1 under {a} (%)")
+    ax.set_ylabel(f"top-1 under {b} (%)")
+    ax.set_title(f"Kendall tau {ra.kendall:.2f} [{ra.kendall_ci[0]:.2f}, {ra.kendall_ci[1]:.2f}], "
+                 f"Spearman rho {ra.spearman:.2f} [{ra.spearman_ci[0]:.2f}, {ra.spearman_ci[1]:.2f}]\n"
+                 f"{ra.n} variants, bootstrap 95% intervals", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.savefig(path.with_suffix(".svg"))
+    plt.close(fig)
+
+
 def _interval(low: float, high: float) -> str:
     return "n/a (one seed)" if not np.isfinite(low) else f"[{low:+.2f}, {high:+.2f}]"
 
@@ -351,7 +374,10 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     protocols = list(dict.fromkeys(table["protocol_name"]))
     if len(protocols) == 2:
         ra = rank_agreement(table, protocols[0], protocols[1])
+        files.append(out / "rank.png")
+        _plot_rank(table, protocols[0], protocols[1], ra, files[-1])
         lines += ["", f"## Rank agreement: {protocols[0]} vs {protocols[1]} ({ra.n} variants, bootstrap 95%)", "",
+                  "![rank](rank.png)", "",
                   f"- Kendall tau {ra.kendall:.3f} [{ra.kendall_ci[0]:.3f}, {ra.kendall_ci[1]:.3f}]",
                   f"- Spearman rho {ra.spearman:.3f} [{ra.spearman_ci[0]:.3f}, {ra.spearman_ci[1]:.3f}]"]
         headline += f"; Kendall tau {ra.kendall:.3f}, Spearman rho {ra.spearman:.3f}"
