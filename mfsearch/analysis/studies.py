@@ -196,7 +196,11 @@ def _plot_variants(table: pd.DataFrame, title: str, path: Path) -> None:
     for k, proto in enumerate(protocols):
         t = table[table["protocol_name"] == proto]
         pos = np.arange(len(t)) + (k - (len(protocols) - 1) / 2) * width
-        ax.bar(pos, t["top1_mean"], width * 0.9, yerr=t["top1_std"], capsize=3, label=proto, alpha=0.85)
+        color = None
+        if len(protocols) == 1:  # one protocol: colour by family, as in every other figure
+            from .figures import MF_COLOR, MNV3_COLOR
+            color = [MF_COLOR if f == "mobile_former" else MNV3_COLOR for f in t["family"]]
+        ax.bar(pos, t["top1_mean"], width * 0.9, yerr=t["top1_std"], capsize=3, label=proto, alpha=0.85, color=color)
         if k == 0:
             ax.set_xticks(np.arange(len(t)))
             tilt = len(t) > 6 or sum(len(v) for v in t["variant"]) > 60  # labels would touch
@@ -215,20 +219,27 @@ def _plot_variants(table: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def _plot_scaling(table: pd.DataFrame, fits: list[PowerLaw], title: str, path: Path) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from .figures import FAMILY_NAMES, MF_COLOR, MNV3_COLOR, _log_mega_axis
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
-    for fam, marker in (("mobile_former", "o"), ("mobilenet_v3", "s")):
+    for fam, marker, color in (("mobile_former", "o", MF_COLOR), ("mobilenet_v3", "s", MNV3_COLOR)):
         t = table[table["family"] == fam]
         if t.empty:
             continue
-        ax.errorbar(t["flops"] / 1e6, 100 - t["top1_mean"], yerr=t["top1_std"], fmt=marker, capsize=3,
-                    label=fam.replace("_", " "))
+        ax.errorbar(t["flops"] / 1e6, 100 - t["top1_mean"], yerr=t["top1_std"], fmt=marker, color=color, capsize=3,
+                    label=FAMILY_NAMES[fam])
         fit = next((f for f in fits if f.family == fam), None)
         if fit:
             xs = np.geomspace(t["flops"].min(), t["flops"].max(), 50)
-            ax.plot(xs / 1e6, fit.a * xs ** fit.b, "--", lw=1,
+            ax.plot(xs / 1e6, fit.a * xs ** fit.b, "--", color=color, lw=1,
                     label=f"fit: error ∝ MAdds^{fit.b:.3f} [{fit.b_low:.3f}, {fit.b_high:.3f}]")
-    ax.set_xscale("log")
+    _log_mega_axis(ax)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.tick_params(axis="y", which="minor", labelsize=8)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("MAdds (M), log scale")
     ax.set_ylabel("proxy top-1 error (%), log scale")
     ax.set_title(title, fontsize=10)
