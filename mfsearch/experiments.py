@@ -16,7 +16,8 @@ File layout (every key can be overridden per size under `sizes:`):
                                             # or {model: NAME}; or `sample:` (below)
     sample: {count: 12, budget: 150M, seed: 0}   # instead of variants: random space draws
     search: {budgets: [25M, 50M], trials: 12}    # instead of variants: one search.py run per
-                                                 # budget and seed, merged by analyze.py
+                                                 # budget and seed, merged by analyze.py; trials
+                                                 # may be a list, one per budget
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     seeds: [0, 1, 2]
@@ -53,7 +54,7 @@ SEARCH_KEYS = {"budgets", "trials", "backend", "objective"}
 class BudgetSearches:
     """One search.py run per budget (and seed) under a single proxy protocol."""
     budgets: list[float]
-    trials: int = 12
+    trials: list[int]                      # one per budget: small budgets want more proposals
     backend: str = "optuna"
     objective: str = "accuracy"
 
@@ -131,11 +132,15 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
         raise ValueError("a search study takes exactly one protocol")
     try:
         budgets = [parse_budget(str(b)) for b in s["budgets"]]
-        out = BudgetSearches(budgets=budgets, trials=int(s.get("trials", 12)), backend=s.get("backend", "optuna"),
+        trials = s.get("trials", 12)
+        trials = [int(t) for t in trials] if isinstance(trials, list) else [int(trials)] * len(budgets)
+        if len(trials) != len(budgets):
+            raise ValueError(f"`search` has {len(budgets)} budgets but {len(trials)} trial counts")
+        out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
                              objective=s.get("objective", "accuracy"))
         from .search.settings import SearchSettings
-        SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=out.trials,
-                       name="check")
+        for t in trials:
+            SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check")
     except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
         raise ValueError(f"search: {str(exc).replace('--', '')}") from None
     return out
@@ -253,9 +258,10 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
     from .search.settings import SearchSettings
     (protocol,) = study.protocols.values()
     sch = study.search
-    settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=sch.trials,
+    settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
-                               name=sch.run_name(b, s), out=str(run_dir)) for b in sch.budgets for s in study.seeds]
+                               name=sch.run_name(b, s), out=str(run_dir))
+                for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
     finished = [_search_state(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_run_json(study, run_dir, searches=[st.name for st in settings])
@@ -263,7 +269,7 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
         if done:
             log(f"[{i}/{len(settings)}] search {st.name}: already finished")
             continue
-        log(f"[{i}/{len(settings)}] search {st.name} ({sch.trials} trials, {sch.backend}, {sch.objective})")
+        log(f"[{i}/{len(settings)}] search {st.name} ({st.trials} trials, {sch.backend}, {sch.objective})")
         run_search(st)
     log(f"results: {len(settings)} searches in {run_dir}; next: python analyze.py {run_dir}")
     return run_dir
@@ -283,4 +289,5 @@ def _search_state(settings) -> bool:
     if not same:
         raise UsageError(f"{settings.run_dir} holds a search with other settings than this study file asks for; "
                          "delete that folder or pass another --out")
+    # more trials than last time: run_search resumes the same study and adds the difference
     return meta.get("status") == "finished" and meta["settings"].get("trials") == settings.trials

@@ -31,6 +31,7 @@ def test_full_size_loads(name):
     assert study.dataset == "cifar10"
     if study.search:
         assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6] and len(study.protocols) == 1
+        assert len(study.search.trials) == len(study.search.budgets)
         return
     assert len(study.variants) >= 4
     if study.budget:
@@ -68,14 +69,22 @@ def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, caps
     args = ["--experiment", str(EXP / "budgets.yaml"), "--out", str(tmp_path)]
     assert main(args) == 0
     study = load_study(EXP / "budgets.yaml", "smoke")
-    for budget in study.search.budgets:
+    for budget, trials in zip(study.search.budgets, study.search.trials):
         df = pd.read_parquet(tmp_path / "budgets" / f"{budget / 1e6:g}M" / "trials.parquet")
-        assert len(df) == study.search.trials
+        assert len(df) == trials
         trained = df[df["status"] != "infeasible"]
         assert (trained["flops"] <= budget).all()
     capsys.readouterr()
     assert main(args) == 0
     assert capsys.readouterr().out.count("already finished") == len(study.search.budgets)
+    # more trials for the first budget: that search resumes and adds them, the other is left alone
+    more = tmp_path / "more.yaml"
+    more.write_text((EXP / "budgets.yaml").read_text().replace("{budgets: [10M, 20M], trials: 2}",
+                                                               "{budgets: [10M, 20M], trials: [3, 2]}"))
+    assert main(["--experiment", str(more), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "search 20M: already finished" in out and "search 10M: already finished" not in out
+    assert len(pd.read_parquet(tmp_path / "budgets" / "10M" / "trials.parquet")) == 3
     assert analyze_main([str(tmp_path / "budgets")]) == 0
     report = (tmp_path / "budgets" / "analysis" / "report.md").read_text()
     assert all(f"{b / 1e6:g}M" in report for b in study.search.budgets)
@@ -113,6 +122,7 @@ BAD_STUDIES = [  # (file body without its `sizes`, what the one-line error must 
     ("search: {budgets: [ten]}", "ten"),
     ("search: {budgets: 25M}", "non-empty list"),
     ("search: {budgets: [25M], trials: 0}", "trials must be at least 1"),
+    ("search: {budgets: [25M, 50M], trials: [3]}", "2 budgets but 1 trial counts"),
     ("base: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}", "lacks: b"),
 ]
 
