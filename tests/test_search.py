@@ -90,6 +90,13 @@ def test_same_seed_same_proposals(tmp_path):
     pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
 
 
+def test_sampler_seed_mixes_in_the_budget():
+    from mfsearch.search.optuna_backend import sampler_seed
+    from mfsearch.search.settings import SearchSettings
+    at = lambda budget, seed=0: sampler_seed(SearchSettings(budget=budget, seed=seed, name="x"))  # noqa: E731
+    assert at(300e6) == at(300e6) and len({at(300e6), at(500e6), at(300e6, seed=1)}) == 3
+
+
 def test_baselines_are_cached(tmp_path, capsys):
     assert run_cli(tmp_path, "--budget", "50M", "--trials", "1", "--name", "b1") == 0
     assert run_cli(tmp_path, "--budget", "50M", "--trials", "1", "--name", "b2") == 0

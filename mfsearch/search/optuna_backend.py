@@ -40,10 +40,18 @@ def make_storage(settings: SearchSettings):
     return optuna.storages.JournalStorage(backend)
 
 
+def sampler_seed(settings: SearchSettings) -> int:
+    """The sampler's seed mixes in the budget: searches at two large budgets, where nearly
+    every proposal fits both, would otherwise propose (and train) the same architectures.
+    Training and baselines keep --seed itself."""
+    import numpy as np
+    return int(np.random.SeedSequence([settings.seed, int(settings.budget)]).generate_state(1)[0])
+
+
 def make_sampler(settings: SearchSettings):
     optuna = _optuna()
     startup = max(3, min(10, settings.trials // 3))
-    return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=startup,
+    return optuna.samplers.TPESampler(seed=sampler_seed(settings), n_startup_trials=startup,
                                       constant_liar=settings.workers > 1, multivariate=True)
 
 

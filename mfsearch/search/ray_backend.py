@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..flops import estimate_flops
 from .evaluate import evaluate_params, make_space
-from .optuna_backend import CONSTRAINT, make_sampler
+from .optuna_backend import CONSTRAINT, make_sampler, sampler_seed
 from .results import make_row
 from .settings import SearchSettings
 
@@ -114,7 +114,7 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
         metric, mode = ["top1", "flops"], ["max", "min"]
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode, sampler=make_sampler(settings),
-                            seed=settings.seed)
+                            seed=sampler_seed(settings))
     device = settings.resolved_device()
     trainable = tune.with_resources(_trainable(settings.to_dict()),
                                     {"cpu": settings.worker_threads, "gpu": 1 if device.startswith("cuda") else 0})
