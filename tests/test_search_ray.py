@@ -62,6 +62,7 @@ def test_join_a_ray_head_started_separately(tmp_path):
                            capture_output=True, text=True, env=env, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         df = pd.read_parquet(tmp_path / "runs" / "cluster" / "trials.parquet")
-        assert len(df) == 2 and (df["status"] == "complete").all()
+        # both trials ran on the head; ASHA may stop the weaker one after its first epoch
+        assert len(df) == 2 and df["status"].isin(["complete", "pruned"]).all() and (df["status"] == "complete").any()
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
