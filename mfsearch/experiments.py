@@ -277,16 +277,11 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
 
 def _search_state(settings) -> bool:
     """True when this search already finished; refuses a folder holding a different search."""
-    from .search.settings import SearchSettings
-    path = settings.run_dir / "run.json"
-    if not path.is_file():
+    from .search.run import earlier_run
+    if not (settings.run_dir / "run.json").is_file():
         return False
-    try:
-        meta = json.loads(path.read_text())
-        same = SearchSettings.from_dict(meta["settings"]).identity() == settings.identity()
-    except (ValueError, KeyError, TypeError, UsageError):
-        raise UsageError(f"{path} is unreadable; delete {settings.run_dir} or pass another --out") from None
-    if not same:
+    meta, diff = earlier_run(settings, f"delete {settings.run_dir} or pass another --out")
+    if diff:
         raise UsageError(f"{settings.run_dir} holds a search with other settings than this study file asks for; "
                          "delete that folder or pass another --out")
     # more trials than last time: run_search resumes the same study and adds the difference

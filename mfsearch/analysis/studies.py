@@ -29,14 +29,12 @@ def is_study_dir(path: Path) -> bool:
         return False
 
 
-def load_study(path: Path) -> tuple[dict, pd.DataFrame]:
-    path = Path(path)
-    table = path / "trials.parquet"
+def complete_rows(path: Path) -> pd.DataFrame:
+    table = Path(path) / "trials.parquet"
     if not table.is_file():
         raise AnalysisError(f"{path}: no trials.parquet yet; run the study first")
-    meta = json.loads((path / "run.json").read_text())
     df = pd.read_parquet(table)
-    return meta, df[df["status"] == "complete"].copy()
+    return df[df["status"] == "complete"].copy()
 
 
 def variant_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -316,7 +314,7 @@ def _paper_section(df: pd.DataFrame, paper: dict) -> list[str]:
 
 
 def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
-    t = t.assign(published=_published_column(df, t))
+    """`t`: the first protocol's variant table with its `published` column."""
     known = t.dropna(subset=["published"])
     lines = ["", "## The proxy's comparison next to the published ImageNet one", "", "![comparison](comparison.png)",
              "", "| variant | MAdds (M) | proxy top-1 (%) | ImageNet top-1, published (%) |", "|---|---|---|---|"]
@@ -346,7 +344,7 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     meta = json.loads((path / "run.json").read_text())
     if meta.get("searches"):
         return _analyze_searches(path, meta, out)
-    meta, df = load_study(path)
+    df = complete_rows(path)
     if df.empty:
         raise AnalysisError(f"{path}: no complete row to analyse yet")
     out.mkdir(parents=True, exist_ok=True)
@@ -371,10 +369,11 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     paper = meta.get("paper")
     if paper and paper["reference"] in set(first_rows["variant"]):
         lines += _paper_section(first_rows, paper)
-    if _published_column(first_rows, first).notna().any():
+    published = _published_column(first_rows, first)
+    if published.notna().any():
         files.append(out / "comparison.png")
         _plot_comparison(first, desc, files[-1])
-        lines += _comparison_section(first_rows, first)
+        lines += _comparison_section(first_rows, first.assign(published=published))
     fits = [f for f in (power_law(first, fam) for fam in ("mobile_former", "mobilenet_v3")) if f]
     if fits:
         files.append(out / "scaling.png")

@@ -29,24 +29,29 @@ def check_output(settings: SearchSettings) -> bool:
             pass
     except OSError as exc:
         raise UsageError(f"cannot write to output folder {out} ({exc.strerror}); pass a writable --out") from None
-    run_json = settings.run_dir / "run.json"
     if not settings.run_dir.exists():
         return False
-    if not run_json.is_file():
+    if not (settings.run_dir / "run.json").is_file():
         if any(settings.run_dir.iterdir()):
             raise UsageError(f"{settings.run_dir} exists and is not a search run; pass another --name or --out")
         return False
-    try:
-        earlier = json.loads(run_json.read_text())["settings"]
-        earlier_identity = SearchSettings.from_dict(earlier).identity()
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise UsageError(f"{run_json} is unreadable; pass another --name to start a new run") from None
-    ours = settings.identity()
-    diff = [k for k in ours if ours[k] != earlier_identity[k]]
+    _, diff = earlier_run(settings, "pass another --name to start a new run")
     if diff:
         raise UsageError(f"run '{settings.name}' exists with different {', '.join(diff)}; rerun with the same "
                          "settings to resume it, or pass another --name")
     return True
+
+
+def earlier_run(settings: SearchSettings, remedy: str) -> tuple[dict, list[str]]:
+    """The run.json already in the run folder, and the identity settings it differs in."""
+    run_json = settings.run_dir / "run.json"
+    try:
+        meta = json.loads(run_json.read_text())
+        earlier = SearchSettings.from_dict(meta["settings"]).identity()
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UsageError):
+        raise UsageError(f"{run_json} is unreadable; {remedy}") from None
+    ours = settings.identity()
+    return meta, [k for k in ours if ours[k] != earlier[k]]
 
 
 def check_budget(settings: SearchSettings):
