@@ -519,11 +519,13 @@ class BatchLoader:
 
 def make_loaders(data: InMemoryData, batch_size: int = 128, resolution: int | None = None, *,
                  seed: int = 0, train_indices: Tensor | None = None, test_indices: Tensor | None = None,
-                 channels_last: bool = False,
-                 device: str | torch.device = "cpu") -> tuple[BatchLoader, BatchLoader]:
-    """Train (augmented, shuffled, drop_last) and test loaders normalised with the train statistics.
+                 channels_last: bool = False, device: str | torch.device = "cpu",
+                 augment: bool = True) -> tuple[BatchLoader, BatchLoader]:
+    """Train (shuffled, drop_last, augmented unless `augment` is False) and test loaders
+    normalised with the train statistics.
 
-    Flips follow `data.hflip`; `train_indices` / `test_indices` (e.g. from
+    Augmentation is a random shift within 1/8 zero padding plus a flip where `data.hflip`
+    allows it; `train_indices` / `test_indices` (e.g. from
     `stratified_subset`) restrict either split to a subset.
     """
     mean, std = data.mean_std()
@@ -534,7 +536,8 @@ def make_loaders(data: InMemoryData, batch_size: int = 128, resolution: int | No
     if test_indices is not None:
         tx, ty = tx[test_indices], ty[test_indices]
     common = dict(resolution=resolution, mean=mean, std=std, channels_last=channels_last, device=device)
-    return (BatchLoader(x, y, batch_size, train=True, seed=seed, flip=data.hflip, **common),
+    aug = {} if augment else {"pad": 0}
+    return (BatchLoader(x, y, batch_size, train=True, seed=seed, flip=data.hflip and augment, **aug, **common),
             BatchLoader(tx, ty, batch_size, train=False, **common))
 
 

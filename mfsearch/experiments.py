@@ -20,6 +20,8 @@ File layout (every key can be overridden per size under `sizes:`):
                                                  # may be a list, one per budget
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
+    analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
+                                      # ranking against published top-1, see analysis/calibration.py)
     seeds: [0, 1, 2]
     dataset: cifar10
     data_root: ../shared/data/cifar10
@@ -45,8 +47,9 @@ from .search.results import row_from_proxy, to_frame, write_table
 from .search.settings import environment
 from .train import ProxyProtocol, train_proxy
 
-KEYS = {"study", "description", "base", "budget", "variants", "sample", "search", "paper", "seeds", "dataset",
+KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds", "dataset",
         "data_root", "protocols", "sizes"}
+ANALYSES = ("standard", "calibration")
 SEARCH_KEYS = {"budgets", "trials", "backend", "objective"}
 
 
@@ -75,6 +78,7 @@ class Study:
     budget: float | None = None
     search: BudgetSearches | None = None
     paper: dict | None = None
+    analysis: str = "standard"
     source: dict = field(default_factory=dict)
 
 
@@ -113,12 +117,15 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         search = _searches(spec, protocols) if "search" in spec else None
         variants = {} if search else _variants(spec, budget)
         paper = _paper(spec.get("paper"), variants)
+        analysis = str(spec.get("analysis", "standard"))
+        if analysis not in ANALYSES:
+            raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"experiment {path.stem}: {' '.join(str(exc).split())}") from None
     return Study(name=spec.get("study", path.stem), size=size, variants=variants,
                  seeds=[int(s) for s in spec.get("seeds", [0])], dataset=spec.get("dataset", "synthetic"),
                  data_root=root, protocols=protocols, description=spec.get("description", ""), budget=budget,
-                 search=search, paper=paper, source=spec)
+                 search=search, paper=paper, analysis=analysis, source=spec)
 
 
 def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches:
@@ -202,7 +209,8 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
             if _key(variant, seed, pname) in done:
                 continue
             cfg = study.variants[variant]
-            r = train_proxy(cfg, data, study.protocols[pname], seed=seed)
+            r = train_proxy(cfg, data, study.protocols[pname], seed=seed,
+                            log=lambda line, v=variant, s=seed, p=pname: log(f"  {v} seed {s} {p}: {line}"))
             family = "mobile_former" if isinstance(cfg, MobileFormerConfig) else "mobilenet_v3"
             row = row_from_proxy(r, trial_id=f"{variant}/{seed}/{pname}", run=study.name, backend="study",
                                  family=family, config=cfg.to_dict(), seed=seed, dataset=study.dataset,
@@ -214,7 +222,8 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
             trained += 1
             left = len(jobs) - len(done)
             eta = f", ETA {dt.timedelta(seconds=round((time.time() - started) / trained * left))}" if left else ""
-            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}: top1 {r.final_top1} "
+            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}: "
+                f"{'top1' if r.final_top1 is not None else 'score'} {r.score} "
                 f"at {row['flops'] / 1e6:.1f}M ({r.wall_time:.0f} s{eta})")
     write_table(to_frame(done.values()), run_dir, "trials")
     log(f"results: {run_dir}/trials.parquet; next: python analyze.py {run_dir}")

@@ -3,9 +3,10 @@
 FLOPs and parameters always describe the architecture at its own resolution with a
 1000-class head (the paper's convention, and what the budget caps). The proxy trains
 the same architecture with the dataset's class count at a proxy resolution derived
-from the architecture's own: `proxy_resolution(r, s) = 4 * round(r * s / 224 / 4)`
-(at least 16) for a dataset stored at s px, so a 224-px design trains at the dataset's
-native size (32 px on CIFAR) and resolution stays a meaningful dimension.
+from the architecture's own: `proxy_resolution(r, b) = 4 * round(r * b / 224 / 4)`, where
+b is the protocol's `base_resolution` (the size a 224-px design trains at; by default the
+dataset's stored size, 32 px on CIFAR) and the result is at least `min_resolution`.
+Images are resized per batch, so b may exceed the stored size (upsampling on the fly).
 
 Every evaluation first recalibrates BatchNorm statistics on training batches (as
 weight-sharing NAS does): short proxies are otherwise dominated by how fast each
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from .data import InMemoryData, make_loaders, stratified_subset
 from .flops import estimate_flops, estimate_params
 from .models import ModelConfig, create_model, get_config
+from .zero_cost import SCORES, zero_cost_score
 
 
 class TrialPruned(Exception):
@@ -45,10 +47,29 @@ class ProxyProtocol:
     warmup_fraction: float = 0.1
     bn_recal_batches: int = 5
     test_fraction: float = 1.0       # stratified share of the test split used for validation
+    base_resolution: int | None = None   # px a 224-px design trains at (None: the dataset's stored size)
+    min_resolution: int = 16         # no candidate trains below this size
+    augment: str = "crop_flip"       # crop_flip (random shift within 1/8 padding + flip) | none
+    regularization: str = "as_shipped"   # as_shipped | off (dropout set to 0: short runs punish it)
+    score: str | None = None         # a zero-cost score instead of training (epochs must be 0)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.score is not None:
+            if self.score not in SCORES:
+                raise ValueError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
+            if self.epochs != 0:
+                raise ValueError(f"a zero-cost score ({self.score}) takes epochs: 0, got {self.epochs}")
+        elif self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1 (or 0 with a zero-cost score), got {self.epochs}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"unknown augment {self.augment!r}; choose one of {', '.join(AUGMENTS)}")
+        if self.regularization not in REGULARIZATION:
+            raise ValueError(f"unknown regularization {self.regularization!r}; "
+                             f"choose one of {', '.join(REGULARIZATION)}")
+        if self.base_resolution is not None and not 8 <= self.base_resolution <= 512:
+            raise ValueError(f"base resolution must be in [8, 512] px, got {self.base_resolution}")
+        if not 8 <= self.min_resolution <= 512:
+            raise ValueError(f"min resolution must be in [8, 512] px, got {self.min_resolution}")
         if not 0 < self.data_fraction <= 1:
             raise ValueError(f"data fraction must be in (0, 1], got {self.data_fraction}")
         if not 0 < self.test_fraction <= 1:
@@ -58,6 +79,13 @@ class ProxyProtocol:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def resolution_for(self, arch_resolution: int, stored_size: int) -> int:
+        return proxy_resolution(arch_resolution, self.base_resolution or stored_size, self.min_resolution)
+
+
+AUGMENTS = ("crop_flip", "none")
+REGULARIZATION = ("as_shipped", "off")
 
 
 @dataclass
@@ -75,10 +103,20 @@ class ProxyResult:
     proxy_resolution: int = 0
     epochs_done: int = 0
     error: str | None = None
+    score: float | None = None        # what ranks the architecture: final top-1, or the zero-cost score
+    images_seen: int = 0
 
 
-def proxy_resolution(arch_resolution: int, stored_size: int) -> int:
-    return max(16, 4 * round(arch_resolution * stored_size / 224 / 4))
+def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
+    """Training size of an `arch_resolution` design when a 224-px one trains at `base` px."""
+    return max(floor, 4 * round(arch_resolution * base / 224 / 4))
+
+
+def remove_regularization(model: nn.Module) -> None:
+    """Dropout (and torchvision's stochastic depth) to zero, for protocols too short to want them."""
+    for m in model.modules():
+        if isinstance(m, (nn.Dropout, nn.Dropout2d)) or type(m).__name__ == "StochasticDepth":
+            m.p = 0.0
 
 
 def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor]) -> None:
@@ -106,76 +144,115 @@ def evaluate(model: nn.Module, loader, autocast: Any) -> float:
     return 100.0 * correct / max(total, 1)
 
 
+def _optimizer(model: nn.Module, protocol: ProxyProtocol, total_steps: int, dev: torch.device):
+    """AdamW with linear warmup then cosine decay, stepped once per batch."""
+    warmup = max(1, int(protocol.warmup_fraction * total_steps))
+    opt = torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay,
+                            fused=dev.type in ("cpu", "cuda"))
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _autocast(dev: torch.device):
+    """bf16 on CUDA; on CPU fp32, since CPU bf16 autocast measured slower here."""
+    if dev.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return lambda: torch.autocast("cpu", enabled=False)
+
+
+def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, log, result) -> list[torch.Tensor]:
+    """One pass over `loader`; returns the first batches, kept for BatchNorm recalibration."""
+    model.train()
+    t0 = last = time.perf_counter()
+    loss_sum, seen, recal = 0.0, 0, []
+    for step, (x, y) in enumerate(loader):
+        with autocast():
+            loss = F.cross_entropy(model(x), y, label_smoothing=protocol.label_smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"diverged: loss {loss.item()} at epoch {epoch + 1} step {step + 1}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_sum += loss.item()
+        seen += len(y)
+        if len(recal) < protocol.bn_recal_batches:
+            recal.append(x)
+        if log and time.perf_counter() - last > PROGRESS_EVERY_S:
+            last = time.perf_counter()
+            log(f"epoch {epoch + 1}/{protocol.epochs} step {step + 1}/{len(loader)} "
+                f"loss {loss_sum / (step + 1):.3f} ({seen / (last - t0):.0f} img/s)")
+    result.train_time += time.perf_counter() - t0
+    result.images_seen += seen
+    result.train_loss.append(round(loss_sum / len(loader), 5))
+    return recal
+
+
+PROGRESS_EVERY_S = 15.0
+
+
 def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyProtocol | None = None,
                 *, resolution: int | None = None, seed: int = 0, device: str = "cpu",
-                threads: int | None = None,
-                on_epoch: Callable[[int, float], None] | None = None) -> ProxyResult:
-    """Train `config` under the proxy protocol and return its metrics.
+                threads: int | None = None, on_epoch: Callable[[int, float], None] | None = None,
+                log: Callable[[str], None] | None = None) -> ProxyResult:
+    """Train `config` under the proxy protocol (or score it, for a zero-cost protocol).
 
     `resolution` overrides the derived proxy resolution. `on_epoch(epoch, top1)` runs
-    after each evaluation and may raise `TrialPruned`. A diverging run (non-finite
-    loss) ends as 'failed' with the reason instead of raising.
+    after each evaluation and may raise `TrialPruned`. `log` receives a progress line
+    every few seconds and one per epoch. A diverging run (non-finite loss) ends as
+    'failed' with the reason instead of raising. `threads` applies for this call only.
     """
-    start = time.perf_counter()
-    protocol = protocol or ProxyProtocol()
-    cfg = get_config(config)
+    previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    dev = torch.device(device)
-    res = resolution or proxy_resolution(cfg.resolution, data.image_size)
+    try:
+        return _train(get_config(config), data, protocol or ProxyProtocol(), resolution, seed,
+                      torch.device(device), on_epoch, log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log) -> ProxyResult:
+    start = time.perf_counter()
+    res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
                          proxy_resolution=res)
     torch.manual_seed(seed)
     channels_last = dev.type == "cpu"
     model = create_model(cfg, num_classes=data.num_classes).to(dev)
+    if protocol.regularization == "off":
+        remove_regularization(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     subset = stratified_subset(data.train_y, protocol.data_fraction, seed) if protocol.data_fraction < 1 else None
     test_subset = stratified_subset(data.test_y, protocol.test_fraction, seed) \
         if protocol.test_fraction < 1 else None
     train_loader, test_loader = make_loaders(data, protocol.batch_size, res, seed=seed, train_indices=subset,
-                                             test_indices=test_subset, channels_last=channels_last, device=dev)
-    steps_per_epoch = len(train_loader)
-    if steps_per_epoch == 0:
+                                             test_indices=test_subset, channels_last=channels_last, device=dev,
+                                             augment=protocol.augment == "crop_flip")
+    if protocol.score is not None:
+        result.score = zero_cost_score(protocol.score, model, train_loader, result)
+        result.wall_time = round(time.perf_counter() - start, 3)
+        return result
+    if len(train_loader) == 0:
         result.status, result.error = "failed", "training subset smaller than one batch"
         return result
-    total_steps = steps_per_epoch * protocol.epochs
-    warmup = max(1, int(protocol.warmup_fraction * total_steps))
-    opt = torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay,
-                            fused=dev.type in ("cpu", "cuda"))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warmup if s < warmup else
-                                              0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup))))
-    if dev.type == "cuda":
-        def autocast():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-    else:
-        def autocast():
-            return torch.autocast("cpu", enabled=False)
-
-    seen = 0
+    opt, sched = _optimizer(model, protocol, len(train_loader) * protocol.epochs, dev)
+    autocast = _autocast(dev)
     try:
         for epoch in range(protocol.epochs):
-            model.train()
-            t0, loss_sum, recal = time.perf_counter(), 0.0, []
-            for step, (x, y) in enumerate(train_loader):
-                with autocast():
-                    loss = F.cross_entropy(model(x), y, label_smoothing=protocol.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"diverged: loss {loss.item()} at epoch {epoch + 1} step {step + 1}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.item()
-                seen += len(y)
-                if len(recal) < protocol.bn_recal_batches:
-                    recal.append(x)
-            result.train_time += time.perf_counter() - t0
+            recal = _train_epoch(model, train_loader, opt, sched, protocol, autocast, epoch, log, result)
             recalibrate_bn(model, recal)
             top1 = evaluate(model, test_loader, autocast)
             result.top1.append(round(top1, 3))
-            result.train_loss.append(round(loss_sum / steps_per_epoch, 5))
             result.epochs_done = epoch + 1
+            if log:
+                log(f"epoch {epoch + 1}/{protocol.epochs}: top-1 {top1:.2f}% "
+                    f"({time.perf_counter() - start:.0f} s)")
             if on_epoch:
                 on_epoch(epoch, top1)
     except TrialPruned:
@@ -184,6 +261,7 @@ def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyPr
         result.status, result.error = "failed", str(exc)
     if result.top1:
         result.final_top1, result.best_top1 = result.top1[-1], max(result.top1)
-    result.images_per_s = round(seen / result.train_time, 2) if result.train_time else 0.0
+        result.score = result.final_top1
+    result.images_per_s = round(result.images_seen / result.train_time, 2) if result.train_time else 0.0
     result.wall_time = round(time.perf_counter() - start, 3)
     return result

@@ -4,7 +4,8 @@ One row per trial (and per baseline) with: trial_id, run, backend, family, statu
 (complete / pruned / infeasible / failed), every searched dimension as its own column,
 `config` (JSON that `mfsearch.create_model` rebuilds), flops (multiply-adds at the
 architecture's resolution, 1000 classes), params, proxy_resolution, top1_per_epoch
-(JSON list, %), final_top1, best_top1, train_loss (JSON list), epochs_done,
+(JSON list, %), final_top1, best_top1, score (what ranks the row: final_top1 for a
+trained protocol, the zero-cost score for a 0-epoch one), train_loss (JSON list), epochs_done,
 wall_time, train_time, images_per_s (training), error, seed, dataset, protocol (JSON).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 STATUSES = ("complete", "pruned", "infeasible", "failed")
 BASE_COLUMNS = ["trial_id", "run", "backend", "family", "status", "config", "flops", "params",
-                "proxy_resolution", "top1_per_epoch", "final_top1", "best_top1", "train_loss", "epochs_done",
+                "proxy_resolution", "top1_per_epoch", "final_top1", "best_top1", "score", "train_loss", "epochs_done",
                 "wall_time", "train_time", "images_per_s", "error", "seed", "dataset", "protocol"]
 
 
@@ -36,7 +37,7 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
     """A row from a `ProxyResult`; `fields` add identity columns or override measured ones."""
     values = dict(status=result.status, flops=result.flops, params=result.params,
                   proxy_resolution=result.proxy_resolution, top1_per_epoch=result.top1,
-                  final_top1=result.final_top1, best_top1=result.best_top1, train_loss=result.train_loss,
+                  final_top1=result.final_top1, best_top1=result.best_top1, score=result.score, train_loss=result.train_loss,
                   epochs_done=result.epochs_done, wall_time=result.wall_time,
                   train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error)
     values.update(fields)
@@ -51,7 +52,7 @@ def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = df[BASE_COLUMNS[:5] + extra + BASE_COLUMNS[5:]]
     for col in ("flops", "params", "proxy_resolution", "epochs_done", "seed"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-    for col in ("final_top1", "best_top1", "wall_time", "train_time", "images_per_s"):
+    for col in ("final_top1", "best_top1", "score", "wall_time", "train_time", "images_per_s"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     return df
 
