@@ -330,3 +330,35 @@ def write_figures(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         return {"pareto": plot_pareto(rs, out_dir), "progress": plot_progress(rs, out_dir),
                 "dimensions": plot_dimensions(rs, out_dir), "edf": plot_edf(rs, out_dir)}
+
+
+def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> list[Path]:
+    """Kendall tau against published top-1 (with its bootstrap interval) against CPU cost,
+    one point per protocol; zero-cost scores sit at the left edge."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        costs = [f.cpu_min for f in table if f.kind == "trained" and np.isfinite(f.cpu_min)]
+        floor = min(costs) / 4 if costs else 0.1
+        for f in table:
+            x = f.cpu_min if f.kind == "trained" and np.isfinite(f.cpu_min) else floor
+            color = MF_COLOR if f.kind == "trained" else PALETTE[2]
+            lo, hi = f.kendall_ci
+            ax.errorbar([x], [f.kendall], yerr=[[f.kendall - lo], [hi - f.kendall]], fmt="o", color=color,
+                        capsize=3, ms=6)
+            ax.annotate(f.protocol, (x, f.kendall), xytext=(6, 4), textcoords="offset points", fontsize=9,
+                        path_effects=HALO)
+        if reference_tau is not None:
+            ax.axhline(reference_tau, color="0.35", ls=(0, (4, 3)), lw=1)
+            ax.annotate(f"ranking by MAdds: tau {reference_tau:.2f}", (0, reference_tau),
+                        xycoords=("axes fraction", "data"), xytext=(4, 4), textcoords="offset points",
+                        fontsize=9, color="0.35")
+        ax.axhline(0, color="0.7", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("CPU minutes per 151M-class model (log; zero-cost scores at the left edge)")
+        ax.set_ylabel("Kendall tau vs published ImageNet top-1")
+        ax.set_title("Proxy fidelity against cost (95% bootstrap intervals over models)")
+        ax.legend([Line2D([], [], marker="o", ls="none", color=MF_COLOR),
+                   Line2D([], [], marker="o", ls="none", color=PALETTE[2])],
+                  ["trained protocol", "zero-cost score"], loc="lower right", frameon=False)
+        return _save(fig, out_dir, "fidelity", 0.0)

@@ -18,8 +18,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from ..models import MOBILENET_V3_PUBLISHED, get_config, preset_table  # noqa: E402
 from .load import AnalysisError  # noqa: E402
+from ..search.results import to_frame  # noqa: E402
+from .calibration import calibration_lines, fidelity, published_table  # noqa: E402
+from .figures import plot_fidelity  # noqa: E402
+from .published import published_top1  # noqa: E402
 
 
 def is_study_dir(path: Path) -> bool:
@@ -30,10 +33,14 @@ def is_study_dir(path: Path) -> bool:
 
 
 def complete_rows(path: Path) -> pd.DataFrame:
-    table = Path(path) / "trials.parquet"
-    if not table.is_file():
+    """Complete rows of a study; from rows.jsonl while the study is still running."""
+    table, live = Path(path) / "trials.parquet", Path(path) / "rows.jsonl"
+    if live.is_file() and (not table.is_file() or live.stat().st_mtime > table.stat().st_mtime):
+        df = to_frame(json.loads(line) for line in live.read_text().splitlines() if line.strip())
+    elif table.is_file():
+        df = pd.read_parquet(table)
+    else:
         raise AnalysisError(f"{path}: no trials.parquet yet; run the study first")
-    df = pd.read_parquet(table)
     return df[df["status"] == "complete"].copy()
 
 
@@ -145,15 +152,6 @@ def differences(df: pd.DataFrame, reference: str, paper: dict[str, float] | None
             low, high = float(ci.low), float(ci.high)
         out.append(Difference(variant, delta, low, high, (paper or {}).get(variant)))
     return out
-
-
-def published_top1(variant: str, config: str | None = None) -> float | None:
-    """ImageNet top-1 as published, for a variant named after a registered model; with
-    `config` (a row's JSON), only when the variant is that model unmodified."""
-    entry = preset_table().get(variant) or MOBILENET_V3_PUBLISHED.get(variant)
-    if entry is None or (config is not None and json.loads(config) != get_config(variant).to_dict()):
-        return None
-    return float(entry["top1"])
 
 
 def _published_column(df: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
@@ -348,6 +346,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     if df.empty:
         raise AnalysisError(f"{path}: no complete row to analyse yet")
     out.mkdir(parents=True, exist_ok=True)
+    if (meta.get("spec") or {}).get("analysis") == "calibration":
+        return _analyze_calibration(meta, df, out)
     table = variant_table(df)
     proto = json.loads(df["protocol"].iloc[0])
     desc = (f"{meta.get('study')} ({meta.get('size')}), {df['dataset'].iloc[0]}, "
@@ -416,3 +416,27 @@ def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Pat
     if notes:
         line += "\nnote: " + "; ".join(notes) + "; rerun the study to finish"
     return result.out_dir, result.files, line
+
+
+def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
+    """A proxy-calibration study: every protocol's ranking against published top-1."""
+    configs = df.groupby("variant")["config"].first().to_dict()
+    published = published_table(list(dict.fromkeys(df["variant"])), configs)
+    table = fidelity(df, published)
+    protocols = {n: json.loads(p) for n, p in df.groupby("protocol_name", sort=False)["protocol"].first().items()}
+    by_name = {f.protocol: f for f in table}
+    madds_tau = by_name["madds"].kendall if "madds" in by_name else None
+    files = plot_fidelity(table, madds_tau, out)
+    lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
+             f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} variants, seeds "
+             f"{sorted(df['seed'].unique().tolist())}, {len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]
+    lines += calibration_lines(df, table, published, protocols)
+    files.append(out / "report.md")
+    files[-1].write_text("\n".join(lines) + "\n")
+    best = max((f for f in table if f.kind == "trained"), key=lambda f: f.kendall, default=None)
+    headline = f"{len(table)} protocols over {table[0].n} published models"
+    if best:
+        headline += f"; best trained: {best.protocol} (Kendall tau {best.kendall:.3f})"
+    if madds_tau is not None:
+        headline += f"; MAdds alone: {madds_tau:.3f}"
+    return out, files, headline

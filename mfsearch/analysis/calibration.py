@@ -1,0 +1,264 @@
+"""Proxy calibration: how well each protocol of a study ranks models the way their
+published ImageNet top-1 does, and what that costs.
+
+Per protocol (a trained one ranks by mean final top-1 over seeds, a zero-cost one by
+its mean score): Kendall tau and Spearman rho against published top-1 with bootstrap
+intervals over models; the partial Spearman correlation with log MAdds held fixed (does
+the protocol know anything the cost column does not?); the share of matched
+Mobile-Former/MobileNetV3 pairs ordered as published; the Mobile-Former presets alone
+in published order; seed-to-seed rank stability; within-family monotonicity (share of
+size-ordered pairs of one family ranked in size order); the Mobile-Former power-law
+exponent of error against MAdds; and CPU minutes per 151M-class model. Protocols are
+compared with a paired bootstrap of tau over the same resampled models.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .load import AnalysisError
+from .published import published_top1
+
+COST_MODEL = "mobile_former_151m"      # the "151M-class" model whose CPU time is the cost column
+# families whose registered sizes are ordered, with the order they must come out in
+SIZE_ORDERED = {
+    "Mobile-Former presets": ["mobile_former_26m", "mobile_former_52m", "mobile_former_96m", "mobile_former_151m",
+                              "mobile_former_214m", "mobile_former_294m", "mobile_former_508m"],
+    "MobileNetV3-Large": ["mobilenet_v3_large_050", "mobilenet_v3_large_075", "mobilenet_v3_large_100",
+                          "mobilenet_v3_large_125"],
+    "MobileNetV3-Small": ["mobilenet_v3_small_050", "mobilenet_v3_small_075", "mobilenet_v3_small_100"],
+}
+
+
+@dataclass
+class Fidelity:
+    """One protocol's row of the calibration table (NaN where it does not apply)."""
+    protocol: str
+    kind: str                          # trained | zero-cost
+    n: int                             # models with a published top-1
+    kendall: float
+    kendall_ci: tuple[float, float]
+    spearman: float
+    spearman_ci: tuple[float, float]
+    partial: float                     # Spearman with log MAdds partialled out
+    partial_ci: tuple[float, float]
+    presets_kendall: float             # the 7 Mobile-Former presets alone
+    pairs_right: int                   # matched MF/MNV3 pairs ordered as published
+    pairs: int
+    monotone: float                    # share of size-ordered same-family pairs ranked in order
+    seed_stability: float              # mean Spearman between seeds over all variants
+    seeds: int
+    mf_exponent: float                 # power law of error vs MAdds, Mobile-Former presets
+    mf_exponent_ci: tuple[float, float]
+    cpu_min: float                     # mean wall minutes of one COST_MODEL run
+
+
+def scores(df: pd.DataFrame) -> pd.DataFrame:
+    """variant x (protocol, seed) table of the ranking score of complete rows."""
+    rows = df[df["status"] == "complete"].dropna(subset=["score"])
+    return rows.pivot_table(index="variant", columns=["protocol_name", "seed"], values="score", aggfunc="mean")
+
+
+def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Spearman correlation of x and y with z held fixed (first-order partial of ranks)."""
+    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
+    r = np.corrcoef(np.vstack([rx, ry, rz]))
+    rxy, rxz, ryz = r[0, 1], r[0, 2], r[1, 2]
+    denom = np.sqrt((1 - rxz ** 2) * (1 - ryz ** 2))
+    return float((rxy - rxz * ryz) / denom) if denom > 1e-9 else float("nan")
+
+
+def _bootstrap(stat, n: int, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile 95% interval of stat(idx) over resampled model indices."""
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        if len(set(idx)) >= 3:
+            vals.append(stat(idx))
+    vals = np.asarray(vals, float)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return float("nan"), float("nan")
+    return tuple(float(q) for q in np.percentile(vals, [2.5, 97.5]))
+
+
+def _tau(a: np.ndarray, b: np.ndarray) -> float:
+    return float(stats.kendalltau(a, b).statistic)
+
+
+def monotonicity(mean: pd.Series) -> float:
+    """Share of same-family pairs (smaller, larger) with the larger ranked higher; ties count half."""
+    right = total = 0.0
+    for order in SIZE_ORDERED.values():
+        present = [v for v in order if v in mean.index and np.isfinite(mean[v])]
+        for small, large in itertools.combinations(present, 2):
+            total += 1
+            right += 1.0 if mean[large] > mean[small] else 0.5 if mean[large] == mean[small] else 0.0
+    return right / total if total else float("nan")
+
+
+def seed_stability(per_seed: pd.DataFrame) -> float:
+    """Mean Spearman rho between the rankings of every two seeds (NaN with one seed)."""
+    cols = [c for c in per_seed.columns if per_seed[c].notna().sum() >= 3]
+    rhos = []
+    for a, b in itertools.combinations(cols, 2):
+        both = per_seed[[a, b]].dropna()
+        if len(both) >= 3:
+            rhos.append(stats.spearmanr(both[a], both[b]).statistic)
+    return float(np.mean(rhos)) if rhos else float("nan")
+
+
+def power_exponent(flops: np.ndarray, top1: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """b of error(%) = a * MAdds^b with its 95% interval."""
+    if len(flops) < 3:
+        return float("nan"), (float("nan"), float("nan"))
+    fit = stats.linregress(np.log(flops), np.log(100.0 - top1))
+    half = stats.t.ppf(0.975, len(flops) - 2) * fit.stderr
+    return float(fit.slope), (float(fit.slope - half), float(fit.slope + half))
+
+
+def matched(models: pd.DataFrame, max_ratio: float = 1.25) -> list[tuple[str, str]]:
+    """(Mobile-Former, MobileNetV3) pairs: each published MobileNetV3 and the published
+    Mobile-Former nearest in MAdds, within `max_ratio`."""
+    mf = models[models["family"] == "mobile_former"]
+    out = []
+    for m in models[models["family"] == "mobilenet_v3"].itertuples():
+        if mf.empty:
+            break
+        gap = np.abs(np.log(mf["flops"].to_numpy(float) / m.flops))
+        if np.exp(gap.min()) <= max_ratio:
+            out.append((mf.index[int(np.argmin(gap))], m.Index))
+    return out
+
+
+def models_table(df: pd.DataFrame, published: dict[str, float]) -> pd.DataFrame:
+    """One row per variant: family, MAdds, published top-1 (NaN when none)."""
+    first = df.groupby("variant").first()
+    out = pd.DataFrame({"family": first["family"], "flops": first["flops"].astype(float)})
+    out["published"] = out.index.map(lambda v: published.get(v, np.nan)).astype(float)
+    return out
+
+
+def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, seed: int = 0) -> list[Fidelity]:
+    """The calibration table: one `Fidelity` per protocol, in the study's order."""
+    per = scores(df)
+    if per.empty:
+        raise AnalysisError("no complete row with a score yet; run the study first")
+    models = models_table(df, published)
+    known = models.dropna(subset=["published"])
+    if len(known) < 3:
+        raise AnalysisError("calibration needs at least 3 variants with a published top-1")
+    pairs = matched(known)
+    out = []
+    for proto in dict.fromkeys(df["protocol_name"]):
+        if proto not in per.columns.get_level_values(0):
+            continue
+        seeds = per[proto]
+        mean = seeds.mean(axis=1)
+        k = known.join(mean.rename("m")).dropna(subset=["m"])
+        if len(k) < 3:
+            continue  # not enough of this protocol trained yet to rank anything
+        x, y, z = k["m"].to_numpy(float), k["published"].to_numpy(float), np.log(k["flops"].to_numpy(float))
+        rows = df[df["protocol_name"] == proto]
+        trained = bool(rows["final_top1"].notna().any())
+        presets = k[k["family"] == "mobile_former"]
+        exp, exp_ci = (power_exponent(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
+                       if trained else (float("nan"), (float("nan"), float("nan"))))
+        cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]
+        out.append(Fidelity(
+            protocol=proto, kind="trained" if trained else "zero-cost", n=len(k),
+            kendall=_tau(x, y), kendall_ci=_bootstrap(lambda i: _tau(x[i], y[i]), len(x), n_boot, seed),
+            spearman=float(stats.spearmanr(x, y).statistic),
+            spearman_ci=_bootstrap(lambda i: stats.spearmanr(x[i], y[i]).statistic, len(x), n_boot, seed),
+            partial=(partial := partial_spearman(x, y, z)),
+            partial_ci=_bootstrap(lambda i: partial_spearman(x[i], y[i], z[i]), len(x), n_boot, seed)
+            if np.isfinite(partial) else (float("nan"), float("nan")),
+            presets_kendall=_tau(presets["m"].to_numpy(float), presets["published"].to_numpy(float))
+            if len(presets) >= 3 else float("nan"),
+            pairs_right=sum(1 for a, b in pairs if a in mean and b in mean and
+                            np.sign(mean[a] - mean[b]) == np.sign(known.at[a, "published"] - known.at[b, "published"])),
+            pairs=len(pairs), monotone=monotonicity(mean), seed_stability=seed_stability(seeds),
+            seeds=int(seeds.notna().any().sum()), mf_exponent=exp, mf_exponent_ci=exp_ci,
+            cpu_min=float(cost.mean() / 60) if len(cost) else float("nan")))
+    return out
+
+
+def paired_tau_difference(df: pd.DataFrame, published: dict[str, float], a: str, b: str,
+                          n_boot: int = 2000, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """tau(a) - tau(b) against published top-1 with a paired bootstrap over the same models."""
+    per = scores(df)
+    known = models_table(df, published).dropna(subset=["published"])
+    k = known.join(per[a].mean(axis=1).rename("a")).join(per[b].mean(axis=1).rename("b")).dropna()
+    xa, xb, y = (k[c].to_numpy(float) for c in ("a", "b", "published"))
+    diff = _tau(xa, y) - _tau(xb, y)
+    return diff, _bootstrap(lambda i: _tau(xa[i], y[i]) - _tau(xb[i], y[i]), len(y), n_boot, seed)
+
+
+def published_table(variants: list[str], configs: dict[str, str]) -> dict[str, float]:
+    """Published top-1 of the variants that are a registered model unmodified."""
+    out = {}
+    for v in variants:
+        p = published_top1(v, configs.get(v))
+        if p is not None:
+            out[v] = p
+    return out
+
+
+def _ci(v: tuple[float, float], fmt: str = "+.2f") -> str:
+    return "n/a" if not np.all(np.isfinite(v)) else f"[{format(v[0], fmt)}, {format(v[1], fmt)}]"
+
+
+def _num(v: float, fmt: str = ".2f") -> str:
+    return "n/a" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+def calibration_lines(df: pd.DataFrame, table: list[Fidelity], published: dict[str, float],
+                      protocols: dict[str, dict]) -> list[str]:
+    """The report's calibration sections (markdown lines)."""
+    lines = ["## Calibration table", "",
+             f"Against the published ImageNet top-1 of {table[0].n} models; intervals are 95% bootstrap "
+             "intervals over models. *partial*: Spearman with log MAdds held fixed. *pairs*: matched "
+             "Mobile-Former/MobileNetV3 pairs ordered as published. *presets*: Kendall tau of the 7 "
+             "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
+             "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
+             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model.", "",
+             "| protocol | kind | Kendall tau | 95% | Spearman rho | 95% | partial | 95% | presets tau | pairs "
+             "| monotone | stability | seeds | MF exponent | 95% | CPU min |",
+             "|" + "---|" * 16]
+    for f in table:
+        lines.append(
+            f"| {f.protocol} | {f.kind} | {f.kendall:.3f} | {_ci(f.kendall_ci)} | {f.spearman:.3f} | "
+            f"{_ci(f.spearman_ci)} | {_num(f.partial, '.3f')} | {_ci(f.partial_ci)} | {_num(f.presets_kendall, '.3f')} "
+            f"| {f.pairs_right}/{f.pairs} | {_num(f.monotone)} | {_num(f.seed_stability)} | {f.seeds} | "
+            f"{_num(f.mf_exponent, '.3f')} | {_ci(f.mf_exponent_ci, '.3f')} | {_num(f.cpu_min)} |")
+    trained = [f for f in table if f.kind == "trained"]
+    if trained:
+        best = max(trained, key=lambda f: f.kendall)
+        lines += ["", f"## Paired comparison with the best trained protocol ({best.protocol})", "",
+                  "tau(protocol) − tau(best) against published top-1, paired bootstrap over the same models: "
+                  "an interval that holds 0 means the two cannot be told apart on these models.", "",
+                  "| protocol | Δ tau | 95% | CPU min |", "|---|---|---|---|"]
+        for f in table:
+            if f.protocol == best.protocol:
+                continue
+            d, ci = paired_tau_difference(df, published, f.protocol, best.protocol)
+            lines.append(f"| {f.protocol} | {d:+.3f} | {_ci(ci, '+.3f')} | {_num(f.cpu_min)} |")
+    varying = [k for k in next(iter(protocols.values())) if len({str(p.get(k)) for p in protocols.values()}) > 1]
+    common = {k: v for k, v in next(iter(protocols.values())).items() if k not in varying}
+    lines += ["", "## Protocols", "", "All protocols: " + ", ".join(f"{k} {v}" for k, v in common.items()) + ".", "",
+              "| protocol | " + " | ".join(varying) + " |", "|" + "---|" * (len(varying) + 1)]
+    for name, p in protocols.items():
+        lines.append(f"| {name} | " + " | ".join(str(p.get(k)) for k in varying) + " |")
+    lines += ["", "## Mean score per variant and protocol", ""]
+    mean = scores(df).T.groupby(level=0, sort=False).mean().T.reindex(list(dict.fromkeys(df["variant"])))
+    cols = [p for p in protocols if p in mean.columns]
+    lines += ["| variant | published | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for v in mean.index:
+        lines.append(f"| {v} | {_num(published.get(v, np.nan), '.1f')} | " +
+                     " | ".join(_num(mean.at[v, c], ".4g") for c in cols) + " |")
+    return lines
