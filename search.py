@@ -2,7 +2,7 @@
 """FLOP-budgeted Mobile-Former search: `python search.py --budget 150M` (see --help)."""
 import sys
 
-from mfsearch.search.cli import main
+from mfsearch.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,11 +40,15 @@ from typing import Any
 
 import yaml
 
+from spaces import MobileFormerSpace, fit_to_budget
+
+from .common import UsageError, parse_budget
+from .data import load_dataset
 from .models import MobileFormerConfig, get_config
-from .search.errors import UsageError
-from .search.parse import parse_budget
-from .search.results import row_from_proxy, to_frame, write_table
-from .search.settings import environment
+from .runfolder import environment, write_run_json
+from .search.results import identity, row_from_proxy, to_frame, write_table
+from .search.run import earlier_run, run_search
+from .search.settings import SearchSettings
 from .train import ProxyProtocol, train_proxy
 
 KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds", "dataset",
@@ -145,7 +149,6 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
             raise ValueError(f"`search` has {len(budgets)} budgets but {len(trials)} trial counts")
         out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
                              objective=s.get("objective", "accuracy"))
-        from .search.settings import SearchSettings
         for t in trials:
             SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check")
     except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
@@ -167,7 +170,6 @@ def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
 
 
 def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
-    from spaces import MobileFormerSpace, fit_to_budget
     if "sample" in spec:
         s = spec["sample"]
         cap = parse_budget(str(s["budget"]))
@@ -194,7 +196,6 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
     run_dir = Path(out) / study.name
     if study.search:
         return _run_searches(study, run_dir, log)
-    from .data import load_dataset
     run_dir.mkdir(parents=True, exist_ok=True)
     rows_path = run_dir / "rows.jsonl"
     done = _finished_rows(study, rows_path)
@@ -211,11 +212,9 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
             cfg = study.variants[variant]
             r = train_proxy(cfg, data, study.protocols[pname], seed=seed,
                             log=lambda line, v=variant, s=seed, p=pname: log(f"  {v} seed {s} {p}: {line}"))
-            family = "mobile_former" if isinstance(cfg, MobileFormerConfig) else "mobilenet_v3"
-            row = row_from_proxy(r, trial_id=f"{variant}/{seed}/{pname}", run=study.name, backend="study",
-                                 family=family, config=cfg.to_dict(), seed=seed, dataset=study.dataset,
-                                 protocol=study.protocols[pname].to_dict(), study=study.name, variant=variant,
-                                 protocol_name=pname)
+            row = row_from_proxy(r, **identity(f"{variant}/{seed}/{pname}", study.name, "study", cfg, seed,
+                                               study.dataset, study.protocols[pname], study=study.name,
+                                               variant=variant, protocol_name=pname))
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             done[_key(variant, seed, pname)] = row
@@ -255,16 +254,13 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
 
 
 def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
-    (run_dir / "run.json").write_text(json.dumps({
+    write_run_json(run_dir, {
         "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
-        "paper": study.paper, "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()}, indent=2,
-        default=str))
+        "paper": study.paper, "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()})
 
 
 def _run_searches(study: Study, run_dir: Path, log) -> Path:
     """The `budgets` kind of study: one resumable search.py run per budget and seed."""
-    from .search.run import run_search
-    from .search.settings import SearchSettings
     (protocol,) = study.protocols.values()
     sch = study.search
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
@@ -286,7 +282,6 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
 
 def _search_state(settings) -> bool:
     """True when this search already finished; refuses a folder holding a different search."""
-    from .search.run import earlier_run
     if not (settings.run_dir / "run.json").is_file():
         return False
     meta, diff = earlier_run(settings, f"delete {settings.run_dir} or pass another --out")

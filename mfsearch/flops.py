@@ -13,6 +13,7 @@ of the same count for Mobile-Former configs, fast enough for search loops.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,9 +21,10 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from fvcore.nn import FlopCountAnalysis
 
-from .models.config import MobileFormerConfig, MobileNetV3Config, ModelConfig
-from .models.registry import create_model, get_config
+from .models.config import MobileFormerConfig, ModelConfig, config_from_dict
+from .models.registry import MOBILENET_V3_PUBLISHED, create_model, get_config, list_models, preset_table
 
 PARTS = ("stem+head", "mobile", "former", "bridge")
 
@@ -60,7 +62,6 @@ def _part_of(module_name: str) -> str:
 def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
                 num_classes: int = 1000) -> FlopReport:
     """Count multiply-adds with fvcore (eval mode, batch 1); see the module docstring."""
-    from fvcore.nn import FlopCountAnalysis
 
     if isinstance(model_or_name_or_config, nn.Module):
         model = model_or_name_or_config
@@ -180,24 +181,26 @@ def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) ->
 
 @lru_cache(maxsize=512)
 def _traced_flops(cfg_json: str, res: int, num_classes: int) -> int:
-    from .models.config import config_from_dict
-    import json
     return count_flops(config_from_dict(json.loads(cfg_json)), res, num_classes).flops
+
+
+# families with a closed form; any other family is traced once per config and cached
+CLOSED_FORMS = {MobileFormerConfig.family: _mobile_former_flops}
 
 
 def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num_classes: int = 1000,
                    breakdown: bool = False) -> int | dict[str, int]:
     """Closed-form multiply-adds of a config under the same convention as `count_flops`.
 
-    Mobile-Former configs are computed analytically (microseconds); MobileNetV3 configs
-    are a small fixed family, traced once and cached.
+    Families with a closed form (Mobile-Former) are computed analytically (microseconds);
+    others (MobileNetV3, a small fixed family) are traced once per config and cached.
     """
     cfg = get_config(config)
     res = resolution or cfg.resolution
-    if isinstance(cfg, MobileNetV3Config):
+    if cfg.family not in CLOSED_FORMS:
         total = _traced_flops(cfg.to_json(), res, num_classes)
         return {"total": total} if breakdown else total
-    parts = _mobile_former_flops(cfg, res, num_classes)
+    parts = CLOSED_FORMS[cfg.family](cfg, res, num_classes)
     if breakdown:
         return {**parts, "total": sum(parts.values())}
     return sum(parts.values())
@@ -213,7 +216,6 @@ def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:
 
 def flops_table() -> str:
     """Markdown table of every registered model: fvcore count against the published figures."""
-    from .models import MOBILENET_V3_PUBLISHED, list_models, preset_table
     rows = ["| model | FLOPs (M) | published | FLOPs w/o BN (M) | params (M) | published | "
             "Former+bridge share |", "|---|---|---|---|---|---|---|"]
     for name in list_models():

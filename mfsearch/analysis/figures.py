@@ -22,6 +22,7 @@ from matplotlib import patheffects  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
+from ..common import format_madds  # noqa: E402
 from ..models import MOBILENET_V3_PUBLISHED, preset_table  # noqa: E402
 from .load import RunSet, fmt_width  # noqa: E402
 from .pareto import design_space_edfs, hypervolume, pareto_front, progress  # noqa: E402
@@ -39,13 +40,9 @@ HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]   # labels st
 FAMILY_NAMES = {"mobile_former": "Mobile-Former", "mobilenet_v3": "MobileNetV3"}
 
 
-def mega(value: float) -> str:
-    return f"{value / 1e6:.3g}M" if value < 1e9 else f"{value / 1e9:.3g}G"
-
-
 def reference_text(rs: RunSet) -> str:
     x_ref, y_ref = rs.reference
-    return f"hypervolume reference: x = {mega(x_ref)} MAdds (budget), y = {y_ref:g} % top-1"
+    return f"hypervolume reference: x = {format_madds(x_ref)} MAdds (budget), y = {y_ref:g} % top-1"
 
 
 def unplotted(rs: RunSet) -> str:
@@ -76,14 +73,14 @@ def _footer(fig: plt.Figure, rs: RunSet) -> float:
     return 0.015 + len(lines) * 12.5 / (fig.get_figheight() * 72)
 
 
-def _log_mega_axis(ax: plt.Axes) -> None:
+def log_mega_axis(ax: plt.Axes) -> None:
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig: plt.Figure, out_dir: Path, name: str, bottom: float, top: float = 1.0) -> list[Path]:
+def save(fig: plt.Figure, out_dir: Path, name: str, bottom: float, top: float = 1.0) -> list[Path]:
     fig.tight_layout(rect=(0, bottom, 1, top))
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
     fig.savefig(paths[0], dpi=DPI)
@@ -142,7 +139,7 @@ def plot_pareto(rs: RunSet, out_dir: Path) -> list[Path]:
                         path_effects=HALO)
     for budget in sorted({r.budget for r in rs.runs}):
         ax.axvline(budget / 1e6, color="0.35", ls=(0, (4, 3)), lw=1)
-        ax.annotate(f"budget {mega(budget)}", (budget / 1e6, 0), xycoords=("data", "axes fraction"),
+        ax.annotate(f"budget {format_madds(budget)}", (budget / 1e6, 0), xycoords=("data", "axes fraction"),
                     xytext=(-3, 4), textcoords="offset points", rotation=90, ha="right", va="bottom",
                     fontsize=9, color="0.35", path_effects=HALO)
     ys = pd.concat([trials["final_top1"], base["final_top1"]]).dropna()
@@ -155,7 +152,7 @@ def plot_pareto(rs: RunSet, out_dir: Path) -> list[Path]:
     x_lo = min(xs.min(), x_ref) / 1.3 if not xs.empty else x_ref / 10
     x_hi = max(xs.max(), x_ref) * 1.25 if not xs.empty else x_ref * 1.25
     ax.set_xlim(x_lo / 1e6, x_hi / 1e6)
-    _log_mega_axis(ax)
+    log_mega_axis(ax)
     if not front.empty:
         _label_best(ax, front.iloc[-1], np.log(front["flops"].iloc[-1] / x_lo) / np.log(x_hi / x_lo))
     ax.set_xlabel("MAdds (M), log scale")
@@ -173,8 +170,8 @@ def plot_pareto(rs: RunSet, out_dir: Path) -> list[Path]:
         labels.append(f"not plotted: {missing}")
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False,
               columnspacing=1.2, handletextpad=0.4)   # below the axes: never over the points
-    _published(pub)
-    return _save(fig, out_dir, "pareto", _footer(fig, rs))
+    draw_published(pub)
+    return save(fig, out_dir, "pareto", _footer(fig, rs))
 
 
 def _label_best(ax: plt.Axes, best: pd.Series, where: float) -> None:
@@ -183,13 +180,13 @@ def _label_best(ax: plt.Axes, best: pd.Series, where: float) -> None:
     bx = best["flops"] / 1e6
     ax.scatter([bx], [best["final_top1"]], s=70, facecolor="none", edgecolor="black", lw=1.2, zorder=4)
     right = where < 0.5
-    ax.annotate(f"best: {best['summary']}\n{best['final_top1']:.2f} % at {mega(best['flops'])}",
+    ax.annotate(f"best: {best['summary']}\n{best['final_top1']:.2f} % at {format_madds(best['flops'])}",
                 (bx, best["final_top1"]), xytext=(10 if right else -10, 8), textcoords="offset points",
                 ha="left" if right else "right", va="bottom", fontsize=9,
                 bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.7", "alpha": 0.9})
 
 
-def _published(ax: plt.Axes) -> None:
+def draw_published(ax: plt.Axes) -> None:
     """ImageNet numbers as the papers report them: context, never on the proxy axes."""
     mf = sorted((p["flops_M"], p["top1"]) for p in preset_table().values())
     ax.plot(*zip(*mf), "o-", color=MF_COLOR, ms=5, label="Mobile-Former (Chen et al. 2022)")
@@ -201,7 +198,7 @@ def _published(ax: plt.Axes) -> None:
     for x, y, name in mn:
         ax.annotate(_mnv3_label(name), (x, y), xytext=(5, -11), textcoords="offset points", fontsize=9,
                     color=MNV3_COLOR, path_effects=HALO)
-    _log_mega_axis(ax)
+    log_mega_axis(ax)
     ax.set_xlabel("MAdds (M), log scale")
     ax.set_ylabel("ImageNet top-1 (%)")
     ax.set_title("ImageNet (published), not this search")
@@ -231,7 +228,7 @@ def plot_progress(rs: RunSet, out_dir: Path) -> list[Path]:
     note = "\nno search trials in these runs" if trials.empty else "\nno complete trial yet" if done.empty else ""
     longest = max(trials["order"].max() if not trials.empty else 1, 1)
     for ax, title, ylabel in ((acc, "Best complete top-1 so far", "proxy top-1 (%)"),
-                              (hv, f"Hypervolume so far (ref. {mega(rs.reference[0])}, 0 %)",
+                              (hv, f"Hypervolume so far (ref. {format_madds(rs.reference[0])}, 0 %)",
                                "hypervolume (MAdds M x top-1 %)")):
         ax.set_xlabel("trial number (search order)")
         ax.set_ylabel(ylabel)
@@ -241,7 +238,7 @@ def plot_progress(rs: RunSet, out_dir: Path) -> list[Path]:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right")
     hv.set_ylim(bottom=0)
-    return _save(fig, out_dir, "progress", _footer(fig, rs))
+    return save(fig, out_dir, "progress", _footer(fig, rs))
 
 
 def flop_bands(flops: pd.Series, n: int = 3) -> pd.Series:
@@ -249,9 +246,9 @@ def flop_bands(flops: pd.Series, n: int = 3) -> pd.Series:
     there are fewer distinct values."""
     edges = np.unique(np.quantile(flops, np.linspace(0, 1, n + 1))) if len(flops) else np.array([])
     if edges.size < 2:
-        return pd.Series([f"{mega(v)}" for v in flops], index=flops.index, dtype="object")
+        return pd.Series([f"{format_madds(v)}" for v in flops], index=flops.index, dtype="object")
     idx = np.clip(np.searchsorted(edges, flops, side="right") - 1, 0, edges.size - 2)
-    labels = [f"{edges[i] / 1e6:.3g}-{mega(edges[i + 1])}" for i in range(edges.size - 1)]
+    labels = [f"{edges[i] / 1e6:.3g}-{format_madds(edges[i + 1])}" for i in range(edges.size - 1)]
     return pd.Series([labels[i] for i in idx], index=flops.index, dtype="object")
 
 
@@ -289,7 +286,7 @@ def plot_dimensions(rs: RunSet, out_dir: Path) -> list[Path]:
     if order:
         fig.legend(*axes.flat[0].get_legend_handles_labels(), title="MAdds band", loc="upper right",
                    ncol=len(order), bbox_to_anchor=(0.99, 0.955), frameon=False)
-    return _save(fig, out_dir, "dimensions", _footer(fig, rs), 0.93 if order else 0.96)
+    return save(fig, out_dir, "dimensions", _footer(fig, rs), 0.93 if order else 0.96)
 
 
 def plot_edf(rs: RunSet, out_dir: Path) -> list[Path]:
@@ -304,7 +301,7 @@ def plot_edf(rs: RunSet, out_dir: Path) -> list[Path]:
         ax.plot(xs, ys, drawstyle="steps-post", color=color, lw=2,
                 label=f"{FAMILY_NAMES.get(edf.family, edf.family)} (n={edf.n})")
     if cmp.flop_range:
-        title = f"Error EDF, FLOP-matched over {cmp.flop_range[0] / 1e6:.3g}-{mega(cmp.flop_range[1])} MAdds"
+        title = f"Error EDF, FLOP-matched over {cmp.flop_range[0] / 1e6:.3g}-{format_madds(cmp.flop_range[1])} MAdds"
     elif len(cmp.edfs) > 1:
         title = "Error EDF, unmatched: the families share no FLOP range"
     else:
@@ -321,7 +318,7 @@ def plot_edf(rs: RunSet, out_dir: Path) -> list[Path]:
     ax.set_ylim(0, 1.02)
     if cmp.edfs:
         ax.legend(loc="lower right")
-    return _save(fig, out_dir, "edf", _footer(fig, rs))
+    return save(fig, out_dir, "edf", _footer(fig, rs))
 
 
 def write_figures(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
@@ -331,34 +328,3 @@ def write_figures(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
         return {"pareto": plot_pareto(rs, out_dir), "progress": plot_progress(rs, out_dir),
                 "dimensions": plot_dimensions(rs, out_dir), "edf": plot_edf(rs, out_dir)}
 
-
-def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> list[Path]:
-    """Kendall tau against published top-1 (with its bootstrap interval) against CPU cost,
-    one point per protocol; zero-cost scores sit at the left edge."""
-    with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        costs = [f.cpu_min for f in table if f.kind == "trained" and np.isfinite(f.cpu_min)]
-        floor = min(costs) / 4 if costs else 0.1
-        for f in table:
-            x = f.cpu_min if f.kind == "trained" and np.isfinite(f.cpu_min) else floor
-            color = MF_COLOR if f.kind == "trained" else PALETTE[2]
-            lo, hi = f.kendall_ci
-            ax.errorbar([x], [f.kendall], yerr=[[f.kendall - lo], [hi - f.kendall]], fmt="o", color=color,
-                        capsize=3, ms=6)
-            ax.annotate(f.protocol, (x, f.kendall), xytext=(6, 4), textcoords="offset points", fontsize=9,
-                        path_effects=HALO)
-        if reference_tau is not None:
-            ax.axhline(reference_tau, color="0.35", ls=(0, (4, 3)), lw=1)
-            ax.annotate(f"ranking by MAdds: tau {reference_tau:.2f}", (0, reference_tau),
-                        xycoords=("axes fraction", "data"), xytext=(4, 4), textcoords="offset points",
-                        fontsize=9, color="0.35")
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("CPU minutes per 151M-class model (log; zero-cost scores at the left edge)")
-        ax.set_ylabel("Kendall tau vs published ImageNet top-1")
-        ax.set_title("Proxy fidelity against cost (95% bootstrap intervals over models)")
-        ax.legend([Line2D([], [], marker="o", ls="none", color=MF_COLOR),
-                   Line2D([], [], marker="o", ls="none", color=PALETTE[2])],
-                  ["trained protocol", "zero-cost score"], loc="lower right", frameon=False)
-        return _save(fig, out_dir, "fidelity", 0.0)

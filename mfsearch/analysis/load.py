@@ -17,13 +17,15 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..common import UsageError, one_line
+from ..runfolder import read_run_json
 from ..search.results import BASE_COLUMNS
 
 REQUIRED = ("trial_id", "status", "config", "flops", "final_top1")
 FEATURES = ["tokens", "token_dim", "width_mult", "resolution", "depth", "expansion", "variant"]
 
 
-class AnalysisError(Exception):
+class AnalysisError(UsageError):
     """Bad input the user can fix; the CLI prints the one-line message and exits with 2."""
 
 
@@ -92,7 +94,7 @@ def latest_run(root: Path | str = "runs") -> Path:
 
 def _start_time(path: Path) -> float:
     try:
-        started = json.loads((path / "run.json").read_text()).get("started")
+        started = (read_run_json(path) or {}).get("started")
         return dt.datetime.fromisoformat(started).timestamp()
     except (OSError, ValueError, TypeError, AttributeError):
         return (path / "run.json").stat().st_mtime
@@ -110,22 +112,17 @@ def read_run_info(path: Path) -> RunInfo:
                                 f"{', ...' if len(inner) > 4 else ''}); pass one or more of them")
         raise AnalysisError(f"{path}: no run.json, not a run folder written by search.py")
     try:
-        meta = json.loads((path / "run.json").read_text())
+        meta = read_run_json(path) or {}
         settings = meta["settings"]
         budget = float(settings["budget"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise AnalysisError(f"{path / 'run.json'}: unreadable ({type(exc).__name__}: "
-                            f"{_first_line(exc)})") from None
+                            f"{one_line(exc)[:200]})") from None
     return RunInfo(path=path, name=str(settings.get("name") or path.name), backend=str(settings.get("backend")),
                    dataset=str(settings.get("dataset")), protocol=dict(settings.get("protocol") or {}),
                    budget=budget, seed=settings.get("seed"), started=meta.get("started"),
                    status=meta.get("status"), versions=dict(meta.get("versions") or {}),
                    git_commit=meta.get("git_commit"))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:
@@ -134,7 +131,7 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     try:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a torn or foreign file
-        raise AnalysisError(f"{path}: unreadable ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise AnalysisError(f"{path}: unreadable ({type(exc).__name__}: {one_line(exc)[:200]})") from None
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise AnalysisError(f"{path}: not a results table (missing columns {', '.join(missing)})")

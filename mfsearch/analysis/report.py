@@ -10,7 +10,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .figures import mega, protocol_text, reference_text, write_figures
+from ..common import format_madds
+from .figures import protocol_text, reference_text, write_figures
 from .load import AnalysisError, RunSet, latest_run, load_runs
 from .pareto import bucket_edges, compare_fronts, hypervolume, pareto_front
 
@@ -104,7 +105,7 @@ def _box_share(hv: float, reference: tuple[float, float]) -> float:
 
 def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_dir: Path) -> str:
     x_ref, y_ref = s.reference
-    ref = f"reference point ({mega(x_ref)} MAdds, {y_ref:g} %)"
+    ref = f"reference point ({format_madds(x_ref)} MAdds, {y_ref:g} %)"
     names = ", ".join(r.name for r in rs.runs)
     lines = [f"# Analysis: {names}", "",
              f"Proxy protocol: {protocol_text(rs)}. Generated {dt.datetime.now():%Y-%m-%d %H:%M} by analyze.py.",
@@ -181,7 +182,7 @@ def _comparison_row(r: pd.Series) -> list[str]:
 def _settings_row(r) -> list[str]:
     protocol = ", ".join(f"{k}={v}" for k, v in sorted(r.protocol.items()))
     versions = ", ".join(f"{k} {r.versions[k]}" for k in ("mfsearch", "torch", "optuna", "ray") if k in r.versions)
-    return [r.name, str(r.path), str(r.status), str(r.started), r.dataset, r.backend, mega(r.budget), str(r.seed),
+    return [r.name, str(r.path), str(r.status), str(r.started), r.dataset, r.backend, format_madds(r.budget), str(r.seed),
             protocol, versions, (r.git_commit or "")[:10]]
 
 
@@ -190,11 +191,11 @@ def headline(rs: RunSet, s: Summary) -> str:
     lines = [f"{len(rs.runs)} run(s): {', '.join(r.name for r in rs.runs)}; trials: {_counts_text(s.counts) or 'none'}"]
     if not s.front.empty:
         b = s.front.iloc[-1]
-        lines.append(f"best Mobile-Former: {b['final_top1']:.2f} % at {mega(b['flops'])} MAdds ({b['summary']}); "
+        lines.append(f"best Mobile-Former: {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds ({b['summary']}); "
                      f"front of {len(s.front)}")
     if not s.baseline_front.empty:
         b = s.baseline_front.iloc[-1]
-        lines.append(f"best MobileNetV3:   {b['final_top1']:.2f} % at {mega(b['flops'])} MAdds ({b['trial_id']})")
+        lines.append(f"best MobileNetV3:   {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds ({b['trial_id']})")
     hv = f"hypervolume: Mobile-Former {s.hypervolume / 1e6:.1f}"
     if s.baseline_hypervolume is not None:
         hv += f", MobileNetV3 {s.baseline_hypervolume / 1e6:.1f}"

@@ -6,30 +6,24 @@ A `budgets` study (one search per budget) is merged into one Pareto analysis."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from .load import AnalysisError  # noqa: E402
-from ..search.results import to_frame  # noqa: E402
-from .calibration import calibration_lines, fidelity, published_table  # noqa: E402
-from .figures import plot_fidelity  # noqa: E402
-from .published import published_top1  # noqa: E402
+from ..runfolder import folder_kind, read_run_json
+from ..search.results import to_frame
+from .calibration import calibration_lines, fidelity, published_table
+from .load import AnalysisError
+from .published import published_top1
+from .report import analyze, headline as search_headline
+from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
 
 
 def is_study_dir(path: Path) -> bool:
-    try:
-        return "study" in json.loads((Path(path) / "run.json").read_text())
-    except (OSError, ValueError):
-        return False
+    return folder_kind(Path(path)) == "study"
 
 
 def complete_rows(path: Path) -> pd.DataFrame:
@@ -185,115 +179,6 @@ def matched_pairs(df: pd.DataFrame, max_ratio: float = 1.25) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _plot_variants(table: pd.DataFrame, title: str, path: Path) -> None:
-    protocols = list(dict.fromkeys(table["protocol_name"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * table["variant"].nunique() + 2), 4.2), dpi=150)
-    width = 0.8 / len(protocols)
-    for k, proto in enumerate(protocols):
-        t = table[table["protocol_name"] == proto]
-        pos = np.arange(len(t)) + (k - (len(protocols) - 1) / 2) * width
-        color = None
-        if len(protocols) == 1:  # one protocol: colour by family, as in every other figure
-            from .figures import MF_COLOR, MNV3_COLOR
-            color = [MF_COLOR if f == "mobile_former" else MNV3_COLOR for f in t["family"]]
-        ax.bar(pos, t["top1_mean"], width * 0.9, yerr=t["top1_std"], capsize=3, label=proto, alpha=0.85, color=color)
-        if k == 0:
-            ax.set_xticks(np.arange(len(t)))
-            tilt = len(t) > 6 or sum(len(v) for v in t["variant"]) > 60  # labels would touch
-            ax.set_xticklabels([f"{v}\n{f / 1e6:.0f}M" for v, f in zip(t["variant"], t["flops"])], fontsize=8,
-                               rotation=25 if tilt else 0, ha="right" if tilt else "center")
-    lo = (table["top1_mean"] - table["top1_std"]).min()
-    ax.set_ylim(max(0.0, lo - 5), (table["top1_mean"] + table["top1_std"]).max() + 3)
-    ax.set_ylabel("proxy top-1 (%), mean ± std over seeds")
-    ax.set_title(title, fontsize=10)
-    if len(protocols) > 1:
-        ax.legend(title="protocol", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
-def _plot_scaling(table: pd.DataFrame, fits: list[PowerLaw], title: str, path: Path) -> None:
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    from .figures import FAMILY_NAMES, MF_COLOR, MNV3_COLOR, _log_mega_axis
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
-    for fam, marker, color in (("mobile_former", "o", MF_COLOR), ("mobilenet_v3", "s", MNV3_COLOR)):
-        t = table[table["family"] == fam]
-        if t.empty:
-            continue
-        ax.errorbar(t["flops"] / 1e6, 100 - t["top1_mean"], yerr=t["top1_std"], fmt=marker, color=color, capsize=3,
-                    label=FAMILY_NAMES[fam])
-        fit = next((f for f in fits if f.family == fam), None)
-        if fit:
-            xs = np.geomspace(t["flops"].min(), t["flops"].max(), 50)
-            ax.plot(xs / 1e6, fit.a * xs ** fit.b, "--", color=color, lw=1,
-                    label=f"fit: error ∝ MAdds^{fit.b:.3f} [{fit.b_low:.3f}, {fit.b_high:.3f}]")
-    _log_mega_axis(ax)
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.tick_params(axis="y", which="minor", labelsize=8)
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("MAdds (M), log scale")
-    ax.set_ylabel("proxy top-1 error (%), log scale")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
-def _plot_comparison(table: pd.DataFrame, title: str, path: Path) -> None:
-    """Proxy top-1 against MAdds beside the published ImageNet figure, same axes style."""
-    from .figures import MF_COLOR, MNV3_COLOR, _log_mega_axis, _published
-    fig, (proxy, paper) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=150)
-    groups = [("mobile_former", MF_COLOR, "o-", "Mobile-Former presets"),
-              ("_small_", MNV3_COLOR, "s--", "MobileNetV3-Small"), ("_large_", MNV3_COLOR, "s:", "MobileNetV3-Large")]
-    for key, color, style, label in groups:
-        t = table[table["family"] == key] if key == "mobile_former" else table[table["variant"].str.contains(key)]
-        if t.empty:
-            continue
-        t = t.sort_values("flops")
-        proxy.errorbar(t["flops"] / 1e6, t["top1_mean"], yerr=t["top1_std"], fmt=style, color=color, ms=5,
-                       capsize=3, label=label)
-    _log_mega_axis(proxy)
-    proxy.set_xlabel("MAdds (M), log scale")
-    proxy.set_ylabel("proxy top-1 (%), mean ± std over seeds")
-    proxy.set_title(title)
-    proxy.legend(loc="upper left")
-    _published(paper)
-    paper.set_title("ImageNet (published), not this proxy")
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
-def _plot_rank(table: pd.DataFrame, a: str, b: str, ra: RankAgreement, path: Path) -> None:
-    """One point per variant: its top-1 under protocol a against protocol b."""
-    wide = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()
-    fig, ax = plt.subplots(figsize=(5.6, 4.8), dpi=150)
-    ax.scatter(wide[a], wide[b], s=28)
-    prefix = os.path.commonprefix(list(wide.index)) if len(wide) > 1 else ""
-    for name, r in wide.iterrows():  # short labels (the shared prefix dropped) keep neighbours legible
-        ax.annotate(name[len(prefix):] or name, (r[a], r[b]), xytext=(3, 3), textcoords="offset points", fontsize=8)
-    ax.margins(0.08)
-    if prefix:
-        ax.text(0.98, 0.02, f"labels: {prefix}NN", transform=ax.transAxes, ha="right", fontsize=8, color="0.4")
-    ax.set_xlabel(f"top-1 under {a} (%)")
-    ax.set_ylabel(f"top-1 under {b} (%)")
-    ax.set_title(f"Kendall tau {ra.kendall:.2f} [{ra.kendall_ci[0]:.2f}, {ra.kendall_ci[1]:.2f}], "
-                 f"Spearman rho {ra.spearman:.2f} [{ra.spearman_ci[0]:.2f}, {ra.spearman_ci[1]:.2f}]\n"
-                 f"{ra.n} variants, bootstrap 95% intervals", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
 def _interval(low: float, high: float) -> str:
     return "n/a (one seed)" if not np.isfinite(low) else f"[{low:+.2f}, {high:+.2f}]"
 
@@ -339,7 +224,7 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     """Figures and report.md for one study folder; returns (folder, files, headline)."""
     path = Path(path)
     out = Path(out) if out else path / "analysis"
-    meta = json.loads((path / "run.json").read_text())
+    meta = read_run_json(path) or {}
     if meta.get("searches"):
         return _analyze_searches(path, meta, out)
     df = complete_rows(path)
@@ -352,8 +237,7 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     proto = json.loads(df["protocol"].iloc[0])
     desc = (f"{meta.get('study')} ({meta.get('size')}), {df['dataset'].iloc[0]}, "
             f"{proto['epochs']} ep on {proto['data_fraction']:.0%} of train")
-    files = [out / "study.png"]
-    _plot_variants(table, desc, files[0])
+    files = plot_variants(table, desc, out, "study")
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; protocol(s): " + ", ".join(
                  f"{n}: {json.loads(p)['epochs']} ep on {json.loads(p)['data_fraction']:.0%}"
@@ -371,21 +255,18 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
         lines += _paper_section(first_rows, paper)
     published = _published_column(first_rows, first)
     if published.notna().any():
-        files.append(out / "comparison.png")
-        _plot_comparison(first, desc, files[-1])
+        files += plot_comparison(first, desc, out, "comparison")
         lines += _comparison_section(first_rows, first.assign(published=published))
     fits = [f for f in (power_law(first, fam) for fam in ("mobile_former", "mobilenet_v3")) if f]
     if fits:
-        files.append(out / "scaling.png")
-        _plot_scaling(first, fits, desc, files[-1])
+        files += plot_scaling(first, fits, desc, out, "scaling")
         lines += ["", "## Power-law fits (error = a * MAdds^b, 95% interval of b)", "", "![scaling](scaling.png)", "",
                   "| family | b | 95% interval | points |", "|---|---|---|---|"]
         lines += [f"| {f.family} | {f.b:.4f} | [{f.b_low:.4f}, {f.b_high:.4f}] | {f.points} |" for f in fits]
     protocols = list(dict.fromkeys(table["protocol_name"]))
     if len(protocols) == 2:
         ra = rank_agreement(table, protocols[0], protocols[1])
-        files.append(out / "rank.png")
-        _plot_rank(table, protocols[0], protocols[1], ra, files[-1])
+        files += plot_rank(table, protocols[0], protocols[1], ra, out, "rank")
         lines += ["", f"## Rank agreement: {protocols[0]} vs {protocols[1]} ({ra.n} variants, bootstrap 95%)", "",
                   "![rank](rank.png)", "",
                   f"- Kendall tau {ra.kendall:.3f} [{ra.kendall_ci[0]:.3f}, {ra.kendall_ci[1]:.3f}]",
@@ -398,7 +279,6 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
 
 def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
     """A `budgets` study: its searches merged into one front (same protocol by construction)."""
-    from .report import analyze, headline
     runs, notes = [], []
     for name in meta["searches"]:
         run = path / name
@@ -406,13 +286,13 @@ def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Pat
             notes.append(f"{name} has no results yet")
             continue
         runs.append(run)
-        status = json.loads((run / "run.json").read_text()).get("status")
+        status = (read_run_json(run) or {}).get("status")
         if status != "finished":
             notes.append(f"{name} is {status or 'unfinished'}: its tables are from an earlier stop")
     if not runs:
         raise AnalysisError(f"{path}: none of its searches has results yet; run the study first")
     result = analyze(runs, out=out)
-    line = headline(result.runs, result.summary)
+    line = search_headline(result.runs, result.summary)
     if notes:
         line += "\nnote: " + "; ".join(notes) + "; rerun the study to finish"
     return result.out_dir, result.files, line
@@ -434,9 +314,9 @@ def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path,
     files.append(out / "report.md")
     files[-1].write_text("\n".join(lines) + "\n")
     best = max((f for f in table if f.kind == "trained"), key=lambda f: f.kendall, default=None)
-    headline = f"{len(table)} protocols over {table[0].n} published models"
+    line = f"{len(table)} protocols over {table[0].n} published models"
     if best:
-        headline += f"; best trained: {best.protocol} (Kendall tau {best.kendall:.3f})"
+        line += f"; best trained: {best.protocol} (Kendall tau {best.kendall:.3f})"
     if madds_tau is not None:
-        headline += f"; MAdds alone: {madds_tau:.3f}"
-    return out, files, headline
+        line += f"; MAdds alone: {madds_tau:.3f}"
+    return out, files, line

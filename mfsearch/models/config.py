@@ -1,13 +1,20 @@
-"""Plain-data description of a Mobile-Former, kept apart from the modules (timm style).
+"""Plain-data descriptions of the model families, kept apart from the modules (timm style).
 
 A config is the single thing a search samples, a results row stores and
-`create_model` rebuilds, so it must round-trip through JSON exactly.
+`create_model` rebuilds, so it must round-trip through JSON exactly. Each family is
+one config class registered in FAMILIES, carrying its `family` name and `build()`;
+a new family is one new class here plus its module.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
+
+import torch.nn as nn
+
+from .mobile_former import MobileFormer
+from .mobilenet_v3 import build_mobilenet_v3
 
 KINDS = ("lite", "down", "block")
 
@@ -46,6 +53,15 @@ class BlockSpec:
         return [self.kind, self.e1, self.out, self.n, self.stride, self.e2]
 
 
+FAMILIES: dict[str, type] = {}
+
+
+def _register(cls: type) -> type:
+    FAMILIES[cls.family] = cls
+    return cls
+
+
+@_register
 @dataclass(frozen=True)
 class MobileFormerConfig:
     """Everything that decides a Mobile-Former's weights and compute.
@@ -54,6 +70,7 @@ class MobileFormerConfig:
     for; the module itself accepts any size from 32 to 320.
     """
 
+    family: ClassVar[str] = "mobile_former"
     blocks: tuple[BlockSpec, ...]
     stem: int = 16
     width_mult: float = 1.0
@@ -152,7 +169,10 @@ class MobileFormerConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["blocks"] = [b.to_row() for b in self.blocks]
-        return {"family": "mobile_former", **d}
+        return {"family": self.family, **d}
+
+    def build(self, num_classes: int = 1000) -> nn.Module:
+        return MobileFormer(self, num_classes)
 
     @classmethod
     def from_dict(cls, d: dict) -> "MobileFormerConfig":
@@ -175,9 +195,12 @@ class MobileFormerConfig:
         return replace(self, **changes)
 
 
+@_register
 @dataclass(frozen=True)
 class MobileNetV3Config:
     """A torchvision MobileNetV3 family member: variant, width and design resolution."""
+
+    family: ClassVar[str] = "mobilenet_v3"
 
     variant: str = "large"  # "large" | "small"
     width_mult: float = 1.0
@@ -193,7 +216,10 @@ class MobileNetV3Config:
             raise ValueError(f"invalid MobileNetV3Config: resolution {self.resolution} is outside 32..320")
 
     def to_dict(self) -> dict:
-        return {"family": "mobilenet_v3", **asdict(self)}
+        return {"family": self.family, **asdict(self)}
+
+    def build(self, num_classes: int = 1000) -> nn.Module:
+        return build_mobilenet_v3(self, num_classes)
 
     @classmethod
     def from_dict(cls, d: dict) -> "MobileNetV3Config":
@@ -203,14 +229,13 @@ class MobileNetV3Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-ModelConfig = MobileFormerConfig | MobileNetV3Config
+ModelConfig = MobileFormerConfig | MobileNetV3Config   # for annotations; FAMILIES is the registry
 
 
 def config_from_dict(d: dict) -> ModelConfig:
-    """Rebuild either family's config from its dict (the `family` key decides)."""
-    family = d.get("family", "mobile_former")
-    if family == "mobile_former":
-        return MobileFormerConfig.from_dict(d)
-    if family == "mobilenet_v3":
-        return MobileNetV3Config.from_dict(d)
-    raise ValueError(f"unknown model family {family!r}; expected 'mobile_former' or 'mobilenet_v3'")
+    """Rebuild any family's config from its dict (the `family` key decides; Mobile-Former
+    configs are stored without it)."""
+    family = d.get("family", MobileFormerConfig.family)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")
+    return FAMILIES[family].from_dict(d)

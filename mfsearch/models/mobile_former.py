@@ -10,12 +10,14 @@ both NCHW and channels_last. Parameter counts and multiply-adds are unchanged.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import MobileFormerConfig
+if TYPE_CHECKING:  # the config builds this module, so it is imported for annotations only
+    from .config import MobileFormerConfig
 
 
 def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,12 @@ Small-0.75 44.2M (44M). Widths >= 1 are torchvision's unchanged.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 from torchvision.models.mobilenetv3 import InvertedResidualConfig, MobileNetV3, _mobilenet_v3_conf
 
-from .config import MobileNetV3Config
+if TYPE_CHECKING:  # the config builds this module, so it is imported for annotations only
+    from .config import MobileNetV3Config
 
 
 def _with_out(c: InvertedResidualConfig, out_channels: int) -> InvertedResidualConfig:

@@ -10,9 +10,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .config import BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict
-from .mobile_former import MobileFormer
-from .mobilenet_v3 import build_mobilenet_v3
+from .config import FAMILIES, BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict
 
 MOBILENET_V3_NAMES = {
     "mobilenet_v3_large_050": ("large", 0.5), "mobilenet_v3_large_075": ("large", 0.75),
@@ -73,7 +71,7 @@ def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
                            f"or pass a config / JSON file")
     elif isinstance(cfg, dict):
         cfg = config_from_dict(cfg)
-    if not isinstance(cfg, (MobileFormerConfig, MobileNetV3Config)):
+    if not isinstance(cfg, tuple(FAMILIES.values())):
         raise TypeError(f"cannot build a model from {type(cfg).__name__}")
     return cfg.__class__(**{**cfg.__dict__, **overrides}) if overrides else cfg
 
@@ -83,7 +81,4 @@ def create_model(name_or_config: Any, num_classes: int = 1000, **overrides: Any)
 
     `overrides` replace config fields, e.g. create_model("mobile_former_151m", tokens=3).
     """
-    cfg = get_config(name_or_config, **overrides)
-    if isinstance(cfg, MobileNetV3Config):
-        return build_mobilenet_v3(cfg, num_classes)
-    return MobileFormer(cfg, num_classes)
+    return get_config(name_or_config, **overrides).build(num_classes)

@@ -14,7 +14,7 @@ from ..flops import estimate_flops
 from ..models import MobileNetV3Config, get_config, list_models
 from ..train import train_proxy
 from .evaluate import load_data
-from .results import row_from_proxy
+from .results import identity, row_from_proxy
 from .settings import SearchSettings
 
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
@@ -49,10 +49,9 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
             log(f"baseline {i}/{len(cfgs)} {name}: training ...")
             r = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
                             device=settings.resolved_device(), threads=settings.worker_threads * settings.workers)
-            row = row_from_proxy(r, trial_id=name, run=settings.name, backend="baseline", family="mobilenet_v3",
-                                 variant=cfg.variant, width_mult=cfg.width_mult, resolution=cfg.resolution,
-                                 config=cfg.to_dict(), seed=settings.seed, dataset=settings.dataset,
-                                 protocol=settings.protocol.to_dict())
+            row = row_from_proxy(r, **identity(name, settings.name, "baseline", cfg, settings.seed, settings.dataset,
+                                               settings.protocol, variant=cfg.variant, width_mult=cfg.width_mult,
+                                               resolution=cfg.resolution))
             if r.status == "complete":
                 path.write_text(json.dumps(row))
             log(f"baseline {i}/{len(cfgs)} {name}: top1 {row['final_top1']} ({r.wall_time:.0f} s)")

@@ -1,25 +1,33 @@
-"""One proposal -> one results row; the only place a search trains anything.
+"""One proposal -> one results row; the only place a search trains a proposal.
 
 Both backends call `evaluate_params`: decode, closed-form FLOPs against the budget
-(over budget -> an 'infeasible' row, never trained), proxy training, row.
+(over budget -> an 'infeasible' row, never trained), then either the row of an
+identical architecture this run already trained under the same protocol and seed
+(a resumed or repeating sampler must not pay twice; the copy names its source in
+`reused_from`) or proxy training.
 """
 from __future__ import annotations
 
+import json
 import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from spaces import MobileFormerSpace
+
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..train import train_proxy
-from .results import make_row, row_from_proxy
+from .results import identity, make_row, row_from_proxy
 from .settings import SearchSettings
 
+TRAINED = "trained.jsonl"   # complete rows of this run, keyed by architecture: the reuse index
 
-def make_space(settings: SearchSettings):
-    from spaces import MobileFormerSpace
+
+def make_space(settings: SearchSettings) -> MobileFormerSpace:
     if settings.space is None:
         return MobileFormerSpace()
     return MobileFormerSpace.from_dict(settings.space, source=settings.space_file or "space")
@@ -35,26 +43,57 @@ def load_data(settings: SearchSettings) -> InMemoryData:
     return _load(settings.dataset, settings.data_root, settings.download, settings.seed)
 
 
+def _trained_before(run_dir: Path, config: dict) -> dict | None:
+    """A complete row of this run with the same architecture (protocol and seed are the run's)."""
+    path = run_dir / TRAINED
+    if not path.is_file():
+        return None
+    key = json.dumps(config, sort_keys=True)
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a kill: that architecture is simply trained again
+        if json.dumps(json.loads(row["config"]), sort_keys=True) == key:
+            return row
+    return None
+
+
+def _remember(run_dir: Path, row: dict) -> None:
+    # one short line per write with O_APPEND: concurrent workers do not interleave lines
+    with (run_dir / TRAINED).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: int | str,
-                    on_epoch: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+                    on_epoch: Callable[[int, float], None] | None = None,
+                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     space = make_space(settings)
     params = space.normalize(params)
     cfg = space.decode(params)
     flops = estimate_flops(cfg)
-    common = dict(trial_id=trial_id, run=settings.name, backend=settings.backend, family="mobile_former",
-                  config=cfg.to_dict(), flops=flops, seed=settings.seed, dataset=settings.dataset,
-                  protocol=settings.protocol.to_dict(), **params)
+    common = dict(flops=flops, **identity(trial_id, settings.name, settings.backend, cfg, settings.seed,
+                                          settings.dataset, settings.protocol, **params))
     if flops > settings.budget:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
                         error=f"{flops / 1e6:.1f}M MAdds over the {settings.budget / 1e6:.1f}M budget", **common)
+    earlier = _trained_before(settings.run_dir, cfg.to_dict())
+    if earlier is not None:
+        if log:
+            log(f"same architecture as trial {earlier['trial_id']}: reusing its result, not training again")
+        return {**earlier, "trial_id": trial_id, "reused_from": str(earlier["trial_id"]),
+                "wall_time": round(time.perf_counter() - start, 3)}
     try:
         result = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
                              device=settings.resolved_device(), threads=settings.worker_threads,
-                             on_epoch=on_epoch)
+                             on_epoch=on_epoch, log=log)
     except (RuntimeError, ValueError, MemoryError, torch.cuda.OutOfMemoryError) as exc:
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
                         error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500], **common)
-    return row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
+    row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
+    if row["status"] == "complete":
+        _remember(settings.run_dir, row)
+    return row

@@ -13,9 +13,11 @@ import multiprocessing as mp
 import time
 from typing import Any, Callable
 
+import numpy as np
+
+from ..common import UsageError
 from ..flops import estimate_flops
 from ..train import TrialPruned
-from .errors import UsageError
 from .evaluate import evaluate_params, make_space
 from .settings import SearchSettings
 
@@ -40,18 +42,19 @@ def make_storage(settings: SearchSettings):
     return optuna.storages.JournalStorage(backend)
 
 
-def sampler_seed(settings: SearchSettings) -> int:
+def sampler_seed(settings: SearchSettings, history: int = 0) -> int:
     """The sampler's seed mixes in the budget: searches at two large budgets, where nearly
     every proposal fits both, would otherwise propose (and train) the same architectures.
-    Training and baselines keep --seed itself."""
-    import numpy as np
-    return int(np.random.SeedSequence([settings.seed, int(settings.budget)]).generate_state(1)[0])
+    A resumed study also mixes in how many trials it holds, so its sampler does not
+    replay the first session's proposals. Training and baselines keep --seed itself."""
+    entropy = [settings.seed, int(settings.budget)] + ([history] if history else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def make_sampler(settings: SearchSettings):
+def make_sampler(settings: SearchSettings, history: int = 0):
     optuna = _optuna()
     startup = max(3, min(10, settings.trials // 3))
-    return optuna.samplers.TPESampler(seed=sampler_seed(settings), n_startup_trials=startup,
+    return optuna.samplers.TPESampler(seed=sampler_seed(settings, history), n_startup_trials=startup,
                                       constant_liar=settings.workers > 1, multivariate=True)
 
 
@@ -60,8 +63,12 @@ def open_study(settings: SearchSettings):
     directions = ["maximize"] if settings.objective == "accuracy" else ["maximize", "minimize"]
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) \
         if settings.objective == "accuracy" else optuna.pruners.NopPruner()
-    return optuna.create_study(study_name=settings.name, storage=make_storage(settings), load_if_exists=True,
-                               directions=directions, sampler=make_sampler(settings), pruner=pruner)
+    study = optuna.create_study(study_name=settings.name, storage=make_storage(settings), load_if_exists=True,
+                                directions=directions, sampler=make_sampler(settings), pruner=pruner)
+    history = len(study.get_trials(deepcopy=False))
+    if history:
+        study.sampler = make_sampler(settings, history)
+    return study
 
 
 def finished(study) -> list:
@@ -102,7 +109,8 @@ def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
             if trial.should_prune():
                 raise TrialPruned()
 
-    row = evaluate_params(settings, params, trial.number, on_epoch)
+    row = evaluate_params(settings, params, trial.number, on_epoch,
+                          log=lambda line: print(f"  trial {trial.number}: {line}", flush=True))
     trial.set_user_attr("row", row)
     if row["status"] in ("complete", "infeasible"):
         study.tell(trial, _objective_values(settings, row))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from ..flops import estimate_flops
 from .evaluate import evaluate_params, make_space
 from .optuna_backend import CONSTRAINT, make_sampler, sampler_seed
-from .results import make_row
+from .results import identity, make_row
 from .settings import SearchSettings
 
 
@@ -91,11 +91,11 @@ def _row_from_result(result, settings: SearchSettings, space) -> dict | None:
     error = None if status == "pruned" else " ".join(str(result.error).split())[:500] if result.error else "no result"
     history = result.metrics_dataframe
     top1 = [float(v) for v in history["top1"]] if history is not None and "top1" in history else []
-    return make_row(trial_id=metrics.get("trial_id", ""), run=settings.name, backend="ray", family="mobile_former",
-                    status=status, config=cfg.to_dict(), flops=estimate_flops(cfg), top1_per_epoch=top1,
+    return make_row(status=status, flops=estimate_flops(cfg), top1_per_epoch=top1,
                     final_top1=top1[-1] if top1 else None, best_top1=max(top1) if top1 else None,
-                    epochs_done=len(top1), error=error, seed=settings.seed, dataset=settings.dataset,
-                    protocol=settings.protocol.to_dict(), **params)
+                    epochs_done=len(top1), error=error,
+                    **identity(metrics.get("trial_id", ""), settings.name, "ray", cfg, settings.seed,
+                               settings.dataset, settings.protocol, **params))
 
 
 def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable[[list[dict]], None]) -> list[dict]:

@@ -22,6 +22,14 @@ BASE_COLUMNS = ["trial_id", "run", "backend", "family", "status", "config", "flo
                 "wall_time", "train_time", "images_per_s", "error", "seed", "dataset", "protocol"]
 
 
+def identity(trial_id: Any, run: str, backend: str, config: Any, seed: int, dataset: str, protocol: Any,
+             **extra: Any) -> dict[str, Any]:
+    """The columns that say what a row is: the one place they are built. `config` is a
+    model config (its `family` names the family); `protocol` a ProxyProtocol."""
+    return dict(trial_id=trial_id, run=run, backend=backend, family=config.family, config=config.to_dict(),
+                seed=seed, dataset=dataset, protocol=protocol.to_dict(), **extra)
+
+
 def make_row(**values: Any) -> dict[str, Any]:
     """A row with every base column present (None where unknown); lists stored as JSON."""
     row = {c: None for c in BASE_COLUMNS}
@@ -69,19 +77,28 @@ def write_table(df: pd.DataFrame, run_dir: Path, stem: str) -> None:
         tmp.replace(path)
 
 
-def best_row(df: pd.DataFrame) -> pd.Series | None:
+def best_row(df: pd.DataFrame, confirmed: pd.DataFrame | None = None) -> pd.Series | None:
+    """The best complete trial: by the confirmed mean over seeds when there is one,
+    else by its single top-1 (ties: the cheaper)."""
     done = df[df["status"] == "complete"].dropna(subset=["final_top1"])
     if done.empty:
         return None
+    if confirmed is not None and not confirmed.empty:
+        return done[done["trial_id"].astype(str) == confirmed["trial_id"].iloc[0]].iloc[0]
     return done.sort_values(["final_top1", "flops"], ascending=[False, True]).iloc[0]
 
 
-def write_best(run_dir: Path, row: pd.Series) -> Path:
-    """best.json holds the config under 'config' so `mfsearch.create_model(path)` rebuilds it."""
-    path = run_dir / "best.json"
-    path.write_text(json.dumps({
-        "config": json.loads(row["config"]), "trial_id": str(row["trial_id"]),
-        "final_top1": float(row["final_top1"]), "flops": int(row["flops"]), "params": int(row["params"]),
-        "run": str(row["run"])}, indent=2))
-    return path
+def write_best(run_dir: Path, row: pd.Series, confirmed: pd.DataFrame | None = None) -> Path:
+    """best.json holds the config under 'config' so `mfsearch.create_model(path)` rebuilds it;
+    with confirmation, also the mean, std and per-seed top-1 it was chosen by."""
+    payload = {"config": json.loads(row["config"]), "trial_id": str(row["trial_id"]),
+               "final_top1": float(row["final_top1"]), "flops": int(row["flops"]), "params": int(row["params"]),
+               "run": str(row["run"])}
+    if confirmed is not None and not confirmed.empty:
+        c = confirmed.iloc[0]
+        payload["confirmed"] = {"top1_mean": round(float(c["top1_mean"]), 3), "top1_std": round(float(c["top1_std"]), 3),
+                                "seeds": list(c["seeds"]), "top1": list(c["top1"])}
+    tmp = run_dir / "best.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=2))
+    return tmp.replace(run_dir / "best.json")
 

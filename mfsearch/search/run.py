@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..common import UsageError, format_madds
+from ..runfolder import environment, read_run_json, write_run_json
 from .baselines import run_baselines
-from .errors import UsageError
+from .confirm import confirm_top
 from .evaluate import load_data, make_space
-from .parse import format_flops
+from .optuna_backend import make_storage, run_optuna
+from .ray_backend import run_ray
 from .results import best_row, to_frame, write_best, write_table
-from .settings import SearchSettings, environment, write_run_json
+from .settings import SearchSettings
 
 
 def check_output(settings: SearchSettings) -> bool:
@@ -44,12 +47,11 @@ def check_output(settings: SearchSettings) -> bool:
 
 def earlier_run(settings: SearchSettings, remedy: str) -> tuple[dict, list[str]]:
     """The run.json already in the run folder, and the identity settings it differs in."""
-    run_json = settings.run_dir / "run.json"
     try:
-        meta = json.loads(run_json.read_text())
+        meta = read_run_json(settings.run_dir) or {}
         earlier = SearchSettings.from_dict(meta["settings"]).identity()
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UsageError):
-        raise UsageError(f"{run_json} is unreadable; {remedy}") from None
+    except (KeyError, TypeError, ValueError, UsageError):
+        raise UsageError(f"{settings.run_dir / 'run.json'} is unreadable; {remedy}") from None
     ours = settings.identity()
     return meta, [k for k in ours if ours[k] != earlier[k]]
 
@@ -58,8 +60,8 @@ def check_budget(settings: SearchSettings):
     space = make_space(settings)
     lo, _ = space.flops_range()
     if settings.budget < lo:
-        raise UsageError(f"budget {format_flops(settings.budget)} is below the smallest model this space holds "
-                         f"({format_flops(lo)} MAdds); raise --budget or widen the space with --space")
+        raise UsageError(f"budget {format_madds(settings.budget)} is below the smallest model this space holds "
+                         f"({format_madds(lo)} MAdds); raise --budget or widen the space with --space")
     return space
 
 
@@ -81,7 +83,7 @@ class Progress:
         best_txt = "no complete trial yet"
         if best:
             b = max(best, key=lambda r: (r["final_top1"], -r["flops"]))  # ties: the cheaper, as in best.json
-            best_txt = f"best top1 {b['final_top1']:.2f}% at {format_flops(b['flops'])}"
+            best_txt = f"best top1 {b['final_top1']:.2f}% at {format_madds(b['flops'])}"
         last_txt = f"last: {last.get('status')}" + (f" {last['final_top1']:.2f}%" if last.get("final_top1")
                                                      is not None else "")
         print(f"[{done}/{self.settings.trials}] {best_txt}; {last_txt}; elapsed "
@@ -92,7 +94,7 @@ def describe(settings: SearchSettings, space) -> str:
     p = settings.protocol
     data = settings.dataset + (f" at {settings.data_root}" if settings.data_root else " (built in)"
                                if settings.dataset == "synthetic" else "")
-    return (f"search '{settings.name}': budget {format_flops(settings.budget)} MAdds (each model at its own "
+    return (f"search '{settings.name}': budget {format_madds(settings.budget)} MAdds (each model at its own "
             f"resolution, 1000 classes), backend {settings.backend}, objective {settings.objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
             f"  dataset {data}; space {settings.space_file or 'default Mobile-Former space'} "
@@ -109,56 +111,63 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     print(describe(settings, space), flush=True)
     load_data(settings)
     if settings.storage:  # reach the database before anything is written
-        from .optuna_backend import make_storage
         make_storage(settings)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now().isoformat(timespec="seconds")
     env = environment()
-    write_run_json(settings, {"status": "running", "started": started, "resumed": resumed, **env})
+    write_run_json(settings.run_dir, {"settings": settings.to_dict(), "status": "running", "started": started,
+                                      "resumed": resumed, **env})
     baselines = run_baselines(settings) if settings.baselines else []
     if settings.baselines:
         write_table(to_frame(baselines), settings.run_dir, "baselines")
     progress = Progress(settings)
-    if settings.backend == "optuna":
-        from .optuna_backend import run_optuna
-        rows = run_optuna(settings, deadline, progress)
-    else:
-        from .ray_backend import run_ray
-        rows = run_ray(settings, deadline, progress)
+    run_backend = run_optuna if settings.backend == "optuna" else run_ray
+    rows = run_backend(settings, deadline, progress)
     df = to_frame(rows)
     write_table(df, settings.run_dir, "trials")
-    best = best_row(df)
+    confirmed = confirm_top(settings, df)
+    best = best_row(df, confirmed)
     if best is not None:
-        write_best(settings.run_dir, best)
-    write_run_json(settings, {"status": "finished", "started": started, "finished":
-                              dt.datetime.now().isoformat(timespec="seconds"), "resumed": resumed, **env})
-    summary = summarize(settings, df, to_frame(baselines))
+        write_best(settings.run_dir, best, confirmed)
+    write_run_json(settings.run_dir, {"settings": settings.to_dict(), "status": "finished", "started": started,
+                                      "finished": dt.datetime.now().isoformat(timespec="seconds"),
+                                      "resumed": resumed, **env})
+    summary = summarize(settings, df, to_frame(baselines), confirmed)
     print(summary["text"], flush=True)
     return summary
 
 
-def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame) -> dict:
+def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
+              confirmed: pd.DataFrame | None = None) -> dict:
     counts = df["status"].value_counts().to_dict() if not df.empty else {}
-    best = best_row(df)
+    best = best_row(df, confirmed)
     bbest = best_row(base) if not base.empty else None
     lines = [f"\n{len(df)} trials: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
                                                     ("complete", "pruned", "infeasible", "failed"))]
     lines.append(f"{'':<28}{'MAdds':>10}{'params':>10}{'proxy top1':>12}")
     if best is not None:
         cfg = json.loads(best["config"])
-        lines.append(f"{'best Mobile-Former':<28}{format_flops(best['flops']):>10}"
+        lines.append(f"{'best Mobile-Former':<28}{format_madds(best['flops']):>10}"
                      f"{best['params'] / 1e6:>9.2f}M{best['final_top1']:>11.2f}%")
         lines.append(f"  tokens {cfg['tokens']} x {cfg['token_dim']}, width {cfg['width_mult']}, "
                      f"depth {sum(b[3] for b in cfg['blocks'])}, resolution {cfg['resolution']}")
+        if confirmed is not None and not confirmed.empty:
+            lines.append(f"  confirmed over seeds {', '.join(map(str, confirmed['seeds'].iloc[0]))}: "
+                         f"{confirmed['top1_mean'].iloc[0]:.2f} ± {confirmed['top1_std'].iloc[0]:.2f}% "
+                         f"(chosen by the mean among the top {len(confirmed)})")
+            for c in confirmed.itertuples():
+                lines.append(f"    trial {c.trial_id}: {c.top1_mean:.2f} ± {c.top1_std:.2f}% "
+                             f"({', '.join(f'{v:.2f}' for v in c.top1)})")
     else:
         lines.append("no trial completed")
     if bbest is not None:
         lines.append(f"{'best MobileNetV3 (' + bbest['trial_id'].replace('mobilenet_v3_', '') + ')':<28}"
-                     f"{format_flops(bbest['flops']):>10}{bbest['params'] / 1e6:>9.2f}M{bbest['final_top1']:>11.2f}%")
+                     f"{format_madds(bbest['flops']):>10}{bbest['params'] / 1e6:>9.2f}M{bbest['final_top1']:>11.2f}%")
     elif settings.baselines:
         lines.append("no MobileNetV3 baseline fits the budget")
     files = "trials.parquet, trials.csv, " + ("baselines.parquet, " if settings.baselines else "") + \
-        ("best.json, " if best is not None else "") + "run.json"
+        ("best.json, " if best is not None else "") + ("confirm.parquet, " if confirmed is not None else "") + \
+        "run.json"
     lines.append(f"results: {settings.run_dir}/ ({files}); next: python analyze.py {settings.run_dir}")
     return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(),
             "baseline": None if bbest is None else bbest.to_dict(), "counts": counts}

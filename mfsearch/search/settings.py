@@ -1,22 +1,24 @@
 """Every setting of a search run, validated once, recorded in run.json."""
 from __future__ import annotations
 
-import json
 import os
-import platform
-import subprocess
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
+import torch
+
+from ..common import UsageError
 from ..data import DATASETS
 from ..train import ProxyProtocol
-from .errors import UsageError
 
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
 # settings that define what a run measures: a resumed run must keep them
+def default_protocol() -> ProxyProtocol:
+    """The protocol search.py uses unless told otherwise."""
+    return ProxyProtocol(epochs=3, data_fraction=0.5, test_fraction=0.25)
+
+
 IDENTITY = ("budget", "backend", "objective", "dataset", "protocol", "space", "seed")
 
 
@@ -26,13 +28,11 @@ class SearchSettings:
     backend: str = "optuna"
     objective: str = "accuracy"
     trials: int = 20
-    timeout: float | None = None
     workers: int = 1
     dataset: str = "synthetic"
     data_root: str | None = None
     download: bool = False
-    protocol: ProxyProtocol = field(default_factory=lambda: ProxyProtocol(epochs=3, data_fraction=0.5,
-                                                                           test_fraction=0.25))
+    protocol: ProxyProtocol = field(default_factory=lambda: default_protocol())
     space: dict | None = None          # a space file's content (None: the default space)
     space_file: str | None = None
     seed: int = 0
@@ -43,6 +43,8 @@ class SearchSettings:
     storage: str | None = None         # Optuna storage URL; default: a journal file in the run folder
     address: str | None = None         # Ray cluster to join
     baselines: bool = True
+    confirm_top: int = 3               # retrain the best K complete trials with more seeds (0: off)
+    confirm_seeds: int = 2             # extra seeds per confirmed trial
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -57,6 +59,9 @@ class SearchSettings:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
         if self.seed < 0:
             raise UsageError(f"--seed must be non-negative, got {self.seed}")
+        if self.confirm_top < 0 or self.confirm_seeds < 0 or (self.confirm_top and not self.confirm_seeds):
+            raise UsageError(f"--confirm-top and --confirm-seeds must be >= 0 (and seeds >= 1 when confirming), "
+                             f"got {self.confirm_top} and {self.confirm_seeds}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
@@ -81,10 +86,8 @@ class SearchSettings:
 
     def resolved_device(self) -> str:
         if self.device == "auto":
-            import torch
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device.startswith("cuda"):
-            import torch
             if not torch.cuda.is_available():
                 raise UsageError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
         return self.device
@@ -104,49 +107,3 @@ class SearchSettings:
     def identity(self) -> dict:
         d = self.to_dict()
         return {k: d[k] for k in IDENTITY}
-
-
-def environment() -> dict[str, Any]:
-    """Library versions, machine and git commit, so a run can be reproduced."""
-    import optuna
-    import pandas
-    import torch
-    import torchvision
-    versions = {"python": sys.version.split()[0], "torch": torch.__version__,
-                "torchvision": torchvision.__version__, "optuna": optuna.__version__,
-                "pandas": pandas.__version__}
-    try:
-        import ray
-        versions["ray"] = ray.__version__
-    except ImportError:  # pragma: no cover - ray is a requirement
-        pass
-    from importlib.metadata import version
-    versions["fvcore"] = version("fvcore")
-    versions["mfsearch"] = version("mfsearch") if _installed("mfsearch") else "source"
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "host": platform.node(),
-            "cpus": os.cpu_count(), "command": sys.argv}
-
-
-def _installed(dist: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        version(dist)
-        return True
-    except PackageNotFoundError:
-        return False
-
-
-def write_run_json(settings: SearchSettings, extra: dict) -> Path:
-    path = settings.run_dir / "run.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings.to_dict(), **extra}, indent=2, default=str))
-    tmp.replace(path)
-    return path

@@ -1,10 +1,30 @@
-"""Parsing of human-friendly budgets and durations."""
+"""Leaf helpers every layer may import: the user-error type, one-line error text, the
+command-line parser both CLIs share, budget/duration parsing and MAdds formatting."""
 from __future__ import annotations
 
+import argparse
 import math
 import re
+import sys
 
-from .errors import UsageError
+
+class UsageError(Exception):
+    """Bad input the user can fix: a CLI prints the one-line message and exits with 2."""
+
+
+def one_line(err: BaseException | str) -> str:
+    """An exception (or text) as a single line, for messages that must stay one line."""
+    text = err if isinstance(err, str) else (str(err) or type(err).__name__)
+    return " ".join(text.split())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one line and exit code 2, no usage dump."""
+
+    def error(self, message: str) -> None:
+        print(f"{self.prog}: error: {one_line(message)} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -32,5 +52,6 @@ def parse_duration(text: str | None) -> float | None:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
-def format_flops(value: float) -> str:
-    return f"{value / 1e6:.1f}M"
+def format_madds(value: float) -> str:
+    """Multiply-adds for people: 152.0M, 1.23G."""
+    return f"{value / 1e6:.1f}M" if value < 1e9 else f"{value / 1e9:.3g}G"

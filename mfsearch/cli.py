@@ -1,4 +1,5 @@
-"""Command line of search.py (kept here so tests can reach every line of it)."""
+"""Command line of search.py: a search, or a study file (`--experiment`). It sits above
+both layers (studies run searches), so neither imports the other's command line."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,14 @@ import sys
 import time
 import warnings
 
-from .errors import UsageError
+from spaces import MobileFormerSpace, SpaceError
+
+from .common import OneLineParser, UsageError, parse_budget, parse_duration
+from .data import DataError
+from .experiments import load_study, run_study
+from .search.run import run_search
+from .search.settings import SearchSettings, default_protocol
+from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
 EXAMPLES = """examples:
   python search.py --budget 150M                      built-in dataset, ~10 min on 2 cores
@@ -20,14 +28,9 @@ EXAMPLES = """examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        print(f"search.py: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="search.py", description="FLOP-budgeted Mobile-Former search with short-proxy training.",
+    d = default_protocol()
+    p = OneLineParser(prog="search.py", description="FLOP-budgeted Mobile-Former search with short-proxy training.",
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", help="hard cap in multiply-adds at each candidate's own "
                    "resolution with a 1000-class head: 150M, 150e6 or 0.15G")
@@ -43,13 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="dataset location (cifar10/100: torchvision's folder or an ImageFolder "
                    "tree; imagefolder: a folder with train/ and val/ or test/)")
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
-    p.add_argument("--epochs", type=int, default=3, help="proxy epochs per trial (default 3)")
-    p.add_argument("--data-fraction", type=float, default=0.5,
-                   help="stratified share of the training set each trial uses (default 0.5)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="stratified share of the test split used for validation (default 0.25)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"proxy epochs per trial (default {d.epochs})")
+    p.add_argument("--data-fraction", type=float, default=d.data_fraction,
+                   help=f"stratified share of the training set each trial uses (default {d.data_fraction})")
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                   help=f"stratified share of the test split used for validation (default {d.test_fraction})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--base-resolution", type=int, default=d.base_resolution,
+                   help="px a 224-px design trains at; others scale with their resolution "
+                        "(default: the dataset's stored size)")
+    p.add_argument("--min-resolution", type=int, default=d.min_resolution,
+                   help=f"no candidate trains below this many px (default {d.min_resolution})")
+    p.add_argument("--augment", default=d.augment, help=f"{' or '.join(AUGMENTS)} (default {d.augment})")
+    p.add_argument("--regularization", default=d.regularization,
+                   help=f"{' or '.join(REGULARIZATION)}: dropout as the model ships it, or 0 "
+                        f"(default {d.regularization})")
+    p.add_argument("--confirm-top", type=int, default=3,
+                   help="after the search, retrain the best K complete trials with more seeds and pick the "
+                        "best by the mean (default 3; 0: off)")
+    p.add_argument("--confirm-seeds", type=int, default=2,
+                   help="extra seeds per confirmed trial (default 2)")
     p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="run name (default: budget and time); reuse a name to resume that run")
@@ -64,35 +81,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args: argparse.Namespace):
-    from ..train import ProxyProtocol
-    from .parse import parse_budget
-    from .settings import SearchSettings
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     budget = parse_budget(args.budget)
     space, space_file = None, None
     if args.space:
-        from spaces import MobileFormerSpace
         space = MobileFormerSpace.from_file(args.space).to_dict()
         space_file = os.path.abspath(args.space)
     try:
         protocol = ProxyProtocol(epochs=args.epochs, data_fraction=args.data_fraction, batch_size=args.batch_size,
-                                 lr=args.lr, test_fraction=args.test_fraction)
+                                 lr=args.lr, test_fraction=args.test_fraction, base_resolution=args.base_resolution,
+                                 min_resolution=args.min_resolution, augment=args.augment,
+                                 regularization=args.regularization)
     except ValueError as exc:
         raise UsageError(f"proxy protocol: {exc}") from None
     name = args.name or f"{budget / 1e6:g}M-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return SearchSettings(
         budget=budget, backend=args.backend, objective=args.objective, trials=args.trials,
-        timeout=None, workers=args.workers, threads=args.threads, dataset=args.dataset,
+        workers=args.workers, threads=args.threads, dataset=args.dataset,
         data_root=os.path.abspath(args.data_root) if args.data_root else None, download=args.download,
         protocol=protocol, space=space, space_file=space_file, seed=args.seed, name=name, out=args.out,
-        device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines)
+        device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines,
+        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..data import DataError
-    from spaces import SpaceError
-    from .parse import parse_duration
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.budget and not args.experiment:
@@ -101,12 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         if args.experiment:
-            from ..experiments import load_study, run_study
             run_study(load_study(args.experiment, args.size), out=args.out)
             return 0
         timeout = parse_duration(args.timeout)
         settings = settings_from_args(args)
-        from .run import run_search
         run_search(settings, deadline=None if timeout is None else time.time() + timeout)
     except (UsageError, DataError, SpaceError) as exc:
         print(f"search.py: error: {exc}", file=sys.stderr)
