@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import InMemoryData, make_loaders, stratified_subset
+from .evaluation import accuracy as evaluate  # evaluate(model, loader, autocast) -> top-1 %
 from .flops import estimate_flops, estimate_params
 from .models import ModelConfig, create_model, get_config
 from .zero_cost import SCORES, zero_cost_score
@@ -132,16 +133,6 @@ def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor]) -> None:
             model(x)
     for m, mom in zip(norms, saved):
         m.momentum = mom
-
-
-def evaluate(model: nn.Module, loader, autocast: Any) -> float:
-    model.eval()
-    correct = total = 0
-    with torch.no_grad(), autocast():
-        for x, y in loader:
-            correct += (model(x).argmax(1) == y).sum().item()
-            total += len(y)
-    return 100.0 * correct / max(total, 1)
 
 
 def _optimizer(model: nn.Module, protocol: ProxyProtocol, total_steps: int, dev: torch.device):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torchvision.io import write_jpeg, write_png
 
-import mfsearch.data as data
+import mfsearch.data.folders as folders
 from mfsearch.data import (BatchLoader, DataError, InMemoryData, channel_mean_std, load_dataset,
-                           make_loaders, make_synthetic, stratified_subset)
+                           make_loaders, make_synthetic, stratified_split, stratified_subset)
 
 CIFAR10_ROOT = Path(os.environ.get("MFSEARCH_CIFAR10", Path(__file__).resolve().parents[2] / "shared/data/cifar10"))
 RAW = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)  # normalisation that leaves pixel values unchanged
@@ -240,7 +240,7 @@ def test_imagefolder_loads_labels_pixels_and_uses_the_cache(tmp_path, monkeypatc
     def no_decoding(path: str) -> torch.Tensor:
         raise AssertionError("cache miss")
 
-    monkeypatch.setattr(data, "_decode", no_decoding)
+    monkeypatch.setattr(folders, "_decode", no_decoding)
     again = load_dataset("imagefolder", root, cache_dir=cache)
     assert torch.equal(again.train_x, d.train_x) and torch.equal(again.test_y, d.test_y)
     assert again.classes == d.classes
@@ -290,6 +290,79 @@ def test_imagefolder_errors_name_the_problem(tmp_path):
     with pytest.raises(DataError, match="broken.jpg") as err:
         load_dataset("imagefolder", root, cache_dir=tmp_path / "c")
     assert "\n" not in str(err.value)
+
+
+
+def _write_flat_tree(root: Path, classes: int = 3, per_class: int = 10) -> dict[str, torch.Tensor]:
+    """root/<class>/<i>.png of random pixels, written with PIL; returns the pixels (3 x H x W) by path."""
+    from PIL import Image
+    gen = torch.Generator().manual_seed(0)
+    written = {}
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.randint(0, 256, (8, 8, 3), dtype=torch.uint8, generator=gen)
+            Image.fromarray(pixels.numpy()).save(root / f"c{c}" / f"{i:02d}.png")
+            written[f"c{c}/{i:02d}.png"] = pixels.permute(2, 0, 1)
+    return written
+
+
+def test_stratified_split_holds_out_a_share_of_every_class():
+    y = _labels([10, 10, 3, 2])
+    train, test = stratified_split(y, 0.2, seed=0)
+    assert y[test].bincount(minlength=4).tolist() == [2, 2, 1, 1]  # at least 1 held out
+    assert y[train].bincount(minlength=4).tolist() == [8, 8, 2, 1]  # at least 1 kept
+    assert sorted(train.tolist() + test.tolist()) == list(range(len(y)))
+    assert stratified_split(y, 0.9, seed=0)[0].numel() == 4  # never the whole class
+    for bad in (0.0, 1.0, math.nan):
+        with pytest.raises(DataError, match="test split"):
+            stratified_split(y, bad, seed=0)
+
+
+def test_flat_imagefolder_is_split_stratified_seeded_disjoint_and_cached(tmp_path, monkeypatch):
+    root, cache = tmp_path / "flat", tmp_path / "cache"
+    written = _write_flat_tree(root)
+    before = _snapshot(root)
+    d = load_dataset("imagefolder", root, cache_dir=cache, seed=0)
+    assert d.classes == ["c0", "c1", "c2"] and d.num_classes == 3 and d.image_size == 8
+    assert d.train_y.bincount().tolist() == [8, 8, 8] and d.test_y.bincount().tolist() == [2, 2, 2]  # 0.2
+    pixels = {tuple(img.flatten().tolist()): path for path, img in written.items()}
+    train = [pixels[tuple(img.flatten().tolist())] for img in d.train_x]  # exact PNG pixels, found by value
+    test = [pixels[tuple(img.flatten().tolist())] for img in d.test_x]
+    assert not set(train) & set(test) and len(set(train) | set(test)) == 30  # disjoint, covering the tree
+    assert [int(p[1]) for p in train] == d.train_y.tolist() and [int(p[1]) for p in test] == d.test_y.tolist()
+    assert _snapshot(root) == before and len(list(cache.glob("imagefolder-*.pt"))) == 1
+
+    def no_decoding(path: str) -> torch.Tensor:
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(folders, "_decode", no_decoding)  # from here on every load is served by the cache
+    again = load_dataset("imagefolder", root, cache_dir=cache, seed=0)
+    assert torch.equal(again.test_x, d.test_x) and torch.equal(again.train_y, d.train_y)
+    other = load_dataset("imagefolder", root, cache_dir=cache, seed=1)
+    assert not torch.equal(other.test_x, d.test_x) and other.test_y.bincount().tolist() == [2, 2, 2]
+    half = load_dataset("imagefolder", root, cache_dir=cache, test_split=0.5)
+    assert half.test_y.bincount().tolist() == [5, 5, 5] and half.train_y.bincount().tolist() == [5, 5, 5]
+    assert len(list(cache.glob("imagefolder-*.pt"))) == 1  # one cache file serves every split
+
+
+def test_flat_imagefolder_errors_are_one_line(tmp_path):
+    empty = tmp_path / "empty"
+    for cls in ("a", "b"):
+        (empty / cls).mkdir(parents=True)
+        (empty / cls / "notes.txt").write_text("no image here")
+    with pytest.raises(DataError, match="no images") as err:
+        load_dataset("imagefolder", empty, cache_dir=tmp_path / "c")
+    assert "\n" not in str(err.value) and "<root>/<class>/<image>" in str(err.value)
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(DataError, match="no class folders"):
+        load_dataset("imagefolder", tmp_path / "nothing", cache_dir=tmp_path / "c")
+    lonely = tmp_path / "lonely"
+    _write_flat_tree(lonely, classes=2, per_class=1)
+    with pytest.raises(DataError, match="at least 2"):
+        load_dataset("imagefolder", lonely, cache_dir=tmp_path / "c")
+    with pytest.raises(DataError, match="test split"):
+        load_dataset("imagefolder", lonely, cache_dir=tmp_path / "c", test_split=1.0)
 
 
 @pytest.mark.skipif(not (CIFAR10_ROOT / "train").is_dir(), reason=f"no CIFAR-10 image tree at {CIFAR10_ROOT}")
