@@ -3,11 +3,16 @@
 `python analyze.py [RUN ...] [--out DIR]` (see --help and docs/analysis.md)."""
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from mfsearch.analysis import AnalysisError, analyze, headline, latest_run
-from mfsearch.analysis.studies import analyze_study, is_study_dir
-from mfsearch.common import OneLineParser
+# libraries' import-time deprecation notes would break the one-line error contract
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+from mfsearch.analysis import AnalysisError, analyze, headline, latest_run  # noqa: E402
+from mfsearch.analysis.studies import analyze_study, is_study_dir  # noqa: E402
+from mfsearch.common import OneLineParser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

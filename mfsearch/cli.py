@@ -12,7 +12,7 @@ import warnings
 from spaces import MobileFormerSpace, SpaceError
 
 from .common import OneLineParser, UsageError, parse_budget, parse_duration
-from .data import DataError
+from .data import DEFAULT_TEST_SPLIT, DataError
 from .experiments import load_study, run_study
 from .search.run import run_search
 from .search.settings import SearchSettings, default_protocol
@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="synthetic", help="synthetic (built in, default), cifar10, cifar100, "
                    "imagefolder")
     p.add_argument("--data-root", help="dataset location (cifar10/100: torchvision's folder or an ImageFolder "
-                   "tree; imagefolder: a folder with train/ and val/ or test/)")
+                   "tree; imagefolder: a folder with train/ and val/ or test/, or one folder per class)")
+    p.add_argument("--test-split", type=float, default=DEFAULT_TEST_SPLIT,
+                   help="share of every class held out for testing when an imagefolder tree has no split "
+                        f"(default {DEFAULT_TEST_SPLIT}; seeded by --seed)")
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"proxy epochs per trial (default {d.epochs})")
     p.add_argument("--data-fraction", type=float, default=d.data_fraction,
@@ -99,6 +102,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         budget=budget, backend=args.backend, objective=args.objective, trials=args.trials,
         workers=args.workers, threads=args.threads, dataset=args.dataset,
         data_root=os.path.abspath(args.data_root) if args.data_root else None, download=args.download,
+        test_split=args.test_split,
         protocol=protocol, space=space, space_file=space_file, seed=args.seed, name=name, out=args.out,
         device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines,
         confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)

@@ -5,7 +5,6 @@ rate of feasible samples under a budget with the share of proposals rejected.
 """
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
@@ -13,10 +12,11 @@ import time
 import mfsearch
 
 from .mobile_former import MobileFormerSpace
+from mfsearch.common import OneLineParser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = OneLineParser(prog="python -m spaces", description=__doc__)
     p.add_argument("--budget", type=float, default=150e6, help="MAdds, e.g. 150e6")
     p.add_argument("--space", help="YAML/JSON narrowing the default space")
     p.add_argument("--seconds", type=float, default=3.0)

@@ -9,10 +9,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from mfsearch.common import UsageError
 from mfsearch.flops import estimate_flops
 
 
-class SpaceError(ValueError):
+class SpaceError(UsageError, ValueError):
     """A space definition or a parameter set that cannot be used (one-line message)."""
 
 

@@ -6,8 +6,8 @@ import pytest
 
 import mfsearch
 from mfsearch.experiments import load_study
-from mfsearch.search.cli import main
-from mfsearch.search.errors import UsageError
+from mfsearch.cli import main
+from mfsearch.common import UsageError
 
 import importlib.util
 _spec = importlib.util.spec_from_file_location("analyze_cli", Path(__file__).resolve().parents[1] / "analyze.py")
@@ -52,6 +52,12 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     if (df["status"] == "complete").any():
         assert analyze_main([str(tmp_path / name)]) == 0
         report = (tmp_path / name / "analysis" / "report.md").read_text()
+        if study.analysis == "calibration":
+            assert (tmp_path / name / "analysis" / "fidelity.png").stat().st_size > 10_000
+            for proto in study.protocols:
+                assert f"| {proto} |" in report
+            assert "Kendall tau" in report and "partial" in report
+            return
         assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
         for variant in study.variants:
             assert variant in report

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from mfsearch.search import baselines as baselines_mod
-from mfsearch.search.cli import main
-from mfsearch.search.parse import parse_budget, parse_duration
-from mfsearch.search.errors import UsageError
+from mfsearch.cli import main
+from mfsearch.common import parse_budget, parse_duration
+from mfsearch.common import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
 TINY = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
-        "--space", SPACE, "--threads", "2"]
+        "--space", SPACE, "--threads", "2", "--confirm-top", "0"]
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +143,57 @@ def test_resume_after_sigkill(tmp_path):
     assert len(df[df["status"] != "failed"]) >= 5 or len(df) >= 5
 
 
+def test_top_k_confirmation_writes_the_mean(tmp_path, capsys):
+    args = ["--budget", "20M", "--trials", "4", "--name", "conf", "--no-baselines", "--confirm-top", "2",
+            "--confirm-seeds", "1"]
+    assert run_cli(tmp_path, *args) == 0
+    run = tmp_path / "runs" / "conf"
+    df, confirm = trials(tmp_path, "conf"), pd.read_parquet(run / "confirm.parquet")
+    complete = df[df["status"] == "complete"]
+    assert len(complete) >= 2, df[["status", "final_top1"]]
+    assert len(confirm) == 2 and set(confirm["seed"]) == {1} and (confirm["backend"] == "confirm").all()
+    best = json.loads((run / "best.json").read_text())
+    c = best["confirmed"]
+    assert c["seeds"] == [0, 1] and len(c["top1"]) == 2
+    assert c["top1_mean"] == pytest.approx(sum(c["top1"]) / 2, abs=1e-3)
+    # the chosen trial has the best mean of the confirmed ones, whatever its single top-1
+    means = {}
+    for _, row in confirm.iterrows():
+        first = float(df.loc[df["trial_id"].astype(str) == row["confirms"], "final_top1"].iloc[0])
+        means[row["confirms"]] = (first + row["final_top1"]) / 2
+    assert best["trial_id"] == max(means, key=means.get)
+    assert "confirmed over seeds 0, 1" in capsys.readouterr().out
+    lines = (run / "confirm.jsonl").read_text().count("\n")
+    assert run_cli(tmp_path, *args) == 0            # a rerun resumes: nothing trained again
+    assert (run / "confirm.jsonl").read_text().count("\n") == lines
+
+
+def test_resume_after_sigkill_trains_no_architecture_twice(tmp_path):
+    args = ["--budget", "20M", "--trials", "6", "--name", "kr", "--no-baselines", "--epochs", "2"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_cmd(tmp_path, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[2/6]"):
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(line.startswith("[2/6]") for line in seen), "".join(seen)
+    done = subprocess.run(_cmd(tmp_path, *args), capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    df = trials(tmp_path, "kr")
+    trained = df[df["status"].isin(["complete", "pruned"])]
+    fresh = trained[trained["reused_from"].isna()] if "reused_from" in trained else trained
+    assert (df["status"] == "complete").any()
+    assert not fresh["config"].duplicated().any(), fresh[["trial_id", "config"]]
+    if "reused_from" in trained:  # a reused row carries its source's result
+        for _, r in trained.dropna(subset=["reused_from"]).iterrows():
+            src = df[df["trial_id"].astype(str) == r["reused_from"]].iloc[0]
+            assert src["config"] == r["config"] and src["final_top1"] == r["final_top1"]
+
+
 def _digest(folder: Path) -> dict:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
@@ -170,6 +221,10 @@ BAD = [
     (["--budget", "150M", "--device", "tpu"], "unknown device"),
     (["--budget", "99M", "--name", "existing"], "exists with different budget"),
     (["--trials", "3"], "required"),
+    (["--budget", "150M", "--augment", "blur"], "unknown augment"),
+    (["--budget", "150M", "--regularization", "some"], "unknown regularization"),
+    (["--budget", "150M", "--base-resolution", "4"], "base resolution"),
+    (["--budget", "150M", "--confirm-top", "-1"], "--confirm-top"),
 ]
 
 

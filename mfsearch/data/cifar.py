@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from .core import DataError, InMemoryData, one_line
+from ..common import one_line
+from .core import DataError, InMemoryData
 from .folders import fit, is_split_tree, load_image_tree
 
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}

@@ -8,13 +8,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..common import UsageError
 
-class DataError(Exception):
+
+class DataError(UsageError):
     """A data problem the user can fix; the message is one line saying how (CLI exit code 2)."""
-
-
-def one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 @dataclass(eq=False)

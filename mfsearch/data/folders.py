@@ -25,7 +25,8 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
-from .core import DataError, InMemoryData, one_line, stratified_split
+from ..common import one_line
+from .core import DataError, InMemoryData, stratified_split
 
 DEFAULT_FOLDER_SIZE = 64  # stored size for image trees whose images differ in size
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")

@@ -4,7 +4,6 @@ The numbers they produced, with their protocols, are in docs/data.md.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -17,6 +16,7 @@ from .datasets import load_dataset
 from .folders import DEFAULT_TEST_SPLIT
 from .loader import BatchLoader
 from .synthetic import make_synthetic
+from ..common import OneLineParser
 
 
 def loader_throughput(resolution: int, stored_size: int = 32, batch_size: int = 128, n_images: int = 20_000,
@@ -84,7 +84,7 @@ def synthetic_baselines(seed: int = 0, linear_epochs: int = 15, cnn_epochs: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mfsearch.data",
+    p = OneLineParser(prog="python -m mfsearch.data",
                                 description="Measure the data layer: loader speed, synthetic baselines, "
                                             "dataset load time.")
     p.add_argument("--bench", action="store_true", help="BatchLoader images/s at 32 and 64 px")

@@ -24,7 +24,7 @@ from ..train import train_proxy
 from .results import identity, make_row, row_from_proxy
 from .settings import SearchSettings
 
-TRAINED = "trained.jsonl"   # complete rows of this run, keyed by architecture: the reuse index
+TRAINED = "trained.jsonl"   # every trained row of this run, keyed by architecture: the reuse index
 
 
 def make_space(settings: SearchSettings) -> MobileFormerSpace:
@@ -34,17 +34,17 @@ def make_space(settings: SearchSettings) -> MobileFormerSpace:
 
 
 @lru_cache(maxsize=2)
-def _load(dataset: str, root: str | None, download: bool, seed: int) -> InMemoryData:
-    return load_dataset(dataset, root=root, download=download, seed=seed)
+def _load(dataset: str, root: str | None, download: bool, seed: int, test_split: float) -> InMemoryData:
+    return load_dataset(dataset, root=root, download=download, seed=seed, test_split=test_split)
 
 
 def load_data(settings: SearchSettings) -> InMemoryData:
     """The run's dataset, loaded once per process (workers each hold their own copy)."""
-    return _load(settings.dataset, settings.data_root, settings.download, settings.seed)
+    return _load(settings.dataset, settings.data_root, settings.download, settings.seed, settings.test_split)
 
 
 def _trained_before(run_dir: Path, config: dict) -> dict | None:
-    """A complete row of this run with the same architecture (protocol and seed are the run's)."""
+    """A trained row of this run with the same architecture (protocol and seed are the run's)."""
     path = run_dir / TRAINED
     if not path.is_file():
         return None
@@ -94,6 +94,5 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
                         wall_time=round(time.perf_counter() - start, 3),
                         error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500], **common)
     row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
-    if row["status"] == "complete":
-        _remember(settings.run_dir, row)
+    _remember(settings.run_dir, row)   # complete, pruned or failed: each is this protocol's answer
     return row

@@ -116,7 +116,9 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
     searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode, sampler=make_sampler(settings),
                             seed=sampler_seed(settings))
     device = settings.resolved_device()
-    trainable = tune.with_resources(_trainable(settings.to_dict()),
+    # trials run in their own working directories: give them the run folder as an absolute path
+    worker_settings = {**settings.to_dict(), "out": str(Path(settings.out).resolve())}
+    trainable = tune.with_resources(_trainable(worker_settings),
                                     {"cpu": settings.worker_threads, "gpu": 1 if device.startswith("cuda") else 0})
     storage = str((settings.run_dir / "ray").resolve())
     path = Path(storage) / "tune"

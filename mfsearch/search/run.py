@@ -100,7 +100,12 @@ def describe(settings: SearchSettings, space) -> str:
             f"  dataset {data}; space {settings.space_file or 'default Mobile-Former space'} "
             f"({len(space.dimensions)} dimensions)\n"
             f"  proxy: {p.epochs} epochs on {p.data_fraction:.0%} of the training set, batch {p.batch_size}, "
-            f"AdamW lr {p.lr} wd {p.weight_decay}, seed {settings.seed}, device {settings.resolved_device()}\n"
+            f"AdamW lr {p.lr} wd {p.weight_decay}, a 224-px design trains at "
+            f"{f'{p.base_resolution} px' if p.base_resolution else 'the stored size'} (others scale, at least "
+            f"{p.min_resolution} px), augment {p.augment}, "
+            f"regularization {p.regularization}, seed {settings.seed}, device {settings.resolved_device()}\n"
+            + (f"  then the best {settings.confirm_top} trial(s) retrained with {settings.confirm_seeds} more "
+               "seed(s) each; best.json is chosen by the mean\n" if settings.confirm_top else "") +
             f"  results: {settings.run_dir}")
 
 

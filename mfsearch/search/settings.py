@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..common import UsageError
-from ..data import DATASETS
+from ..data import DATASETS, DEFAULT_TEST_SPLIT
 from ..train import ProxyProtocol
 
 BACKENDS = ("optuna", "ray")
@@ -19,7 +19,7 @@ def default_protocol() -> ProxyProtocol:
     return ProxyProtocol(epochs=3, data_fraction=0.5, test_fraction=0.25)
 
 
-IDENTITY = ("budget", "backend", "objective", "dataset", "protocol", "space", "seed")
+IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class SearchSettings:
     workers: int = 1
     dataset: str = "synthetic"
     data_root: str | None = None
+    test_split: float = DEFAULT_TEST_SPLIT   # held-out share of a flat image tree (no train/ test/ folders)
     download: bool = False
     protocol: ProxyProtocol = field(default_factory=lambda: default_protocol())
     space: dict | None = None          # a space file's content (None: the default space)
@@ -53,6 +54,8 @@ class SearchSettings:
             raise UsageError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
         if self.dataset not in DATASETS:
             raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if not 0 < self.test_split < 1:
+            raise UsageError(f"--test-split must be in (0, 1), got {self.test_split}")
         if self.trials < 1:
             raise UsageError(f"--trials must be at least 1, got {self.trials}")
         if self.workers < 1:
