@@ -70,13 +70,11 @@ def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
         cfg = get_config(model_or_name_or_config)
         model = create_model(cfg, num_classes=num_classes)
     res = resolution or (cfg.resolution if cfg is not None else 224)
-    if isinstance(model, nn.Module) and cfg is not None and not hasattr(model, "config"):
-        model.config = cfg  # type: ignore[attr-defined]
     was_training = model.training
+    fvcore_log = logging.getLogger("fvcore")
+    level = fvcore_log.level
     model.eval()
     try:
-        fvcore_log = logging.getLogger("fvcore")
-        level = fvcore_log.level
         fvcore_log.setLevel(logging.ERROR)
         with torch.no_grad():
             device = next(model.parameters()).device
@@ -85,8 +83,8 @@ def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
             total = int(analysis.total())
             by_module = analysis.by_module()
             by_op = {k: int(v) for k, v in analysis.by_operator().items()}
-        fvcore_log.setLevel(level)
     finally:
+        fvcore_log.setLevel(level)
         model.train(was_training)
     breakdown = {p: 0 for p in PARTS}
     for name, mod in model.named_modules():
@@ -133,7 +131,7 @@ def _former(m: int, d: int, ffn: int | None) -> int:
 def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) -> dict[str, int]:
     parts = {p: 0 for p in PARTS}
     m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
-    tok = cfg.uses_tokens
+    tok = cfg.former
     f, h = _conv(res, 3, cfg.stem_channels(), 3, 2)
     parts["stem+head"] += f
     for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():

@@ -176,17 +176,18 @@ class Space:
         return params
 
     def ray_param_space(self) -> dict[str, Any]:
-        """The same space as Ray Tune search primitives (imported here, on demand)."""
+        """The same space as Ray Tune search primitives (imported here, on demand).
+
+        Ranges become a uniform draw over their grid (`tune.choice` picks an index and
+        returns low + index * step): Ray's `qrandint`/`quniform` round to multiples of
+        `step` counted from 0, not from `low`, and `qrandint` with step 1 never draws
+        `high`, so both would leave the space when `low` is not a multiple of `step`.
+        """
         from ray import tune
 
         out: dict[str, Any] = {}
         for name, d in self.dimensions.items():
-            if isinstance(d, Choice):
-                out[name] = tune.choice(list(d.values))
-            elif isinstance(d, IntRange):
-                out[name] = tune.qrandint(d.low, d.high, d.step)
-            else:
-                out[name] = tune.quniform(d.low, d.high, d.step)
+            out[name] = tune.choice(list(d.grid()))
         return out
 
     def normalize(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,12 @@ CIFAR10 = Path(os.environ.get("MFSEARCH_CIFAR10", REPO.parent / "shared" / "data
 
 
 def random_mobile_former_config(rng: random.Random) -> MobileFormerConfig:
-    """A random valid config drawn independently of spaces/ (tests the generator alone)."""
+    """A random valid config drawn independently of spaces/ (tests the generator alone).
+
+    Varies every shape field and switch: widths, depth, tokens, Former and bridge heads,
+    FFN expansion, channel groups and the five ablation switches. Group and bridge-head
+    counts are drawn among the values the drawn channels allow (MobileFormerConfig.validate).
+    """
     heads = rng.choice([1, 2, 4])
     rows = [["lite", rng.choice([2, 3]), rng.choice([8, 12, 16]), 1, rng.choice([1, 2]), 0]]
     out = rows[0][2]
@@ -25,15 +30,22 @@ def random_mobile_former_config(rng: random.Random) -> MobileFormerConfig:
         rows.append(["down", rng.randint(3, 6), out, 1, 2, rng.randint(2, 4)])
         for _ in range(rng.randint(0, 2)):
             rows.append(["block", rng.randint(2, 6), out, rng.randint(1, 2), 1, rng.randint(2, 4)])
-    return MobileFormerConfig(
+    cfg = MobileFormerConfig(
         blocks=tuple(BlockSpec.from_row(r) for r in rows), stem=rng.choice([8, 12, 16]),
         width_mult=rng.choice([0.5, 0.75, 1.0, 1.25, 1.5]), tokens=rng.randint(1, 8),
-        token_dim=heads * 4 * rng.randint(4, 16), former_heads=heads,
-        ffn_expansion=rng.choice([1, 2, 4]), head_hidden=rng.choice([512, 1024, 1280]),
-        group_num=1, resolution=rng.choice([96, 128, 160, 192, 224, 256, 288]),
+        token_dim=heads * 4 * rng.randint(4, 16), former_heads=heads, bridge_heads=1,
+        ffn_expansion=rng.choice([1, 2, 3, 4]), head_hidden=rng.choice([512, 1024, 1280]),
+        head_expansion=rng.choice([4, 6]), group_num=1,
+        resolution=rng.choice([96, 128, 160, 192, 224, 256, 288]),
         dynamic_relu=rng.random() > 0.2, former_ffn=rng.random() > 0.2,
         mobile_to_former=rng.random() > 0.2, former_to_mobile=rng.random() > 0.2,
         former=rng.random() > 0.1)
+    expanded = cfg.expanded_rows()
+    bridged = [c for kind, cin, cout, *_ in expanded if kind != "lite" for c in (cin, cout)]
+    grouped = [c for _, cin, cout, _, e1, _ in expanded for c in (cin, cout, cin * e1)]
+    bridge_heads = rng.choice([h for h in (1, 2, 3, 4, 8) if all(c % h == 0 for c in bridged)])
+    group_num = rng.choice([1] + [g for g in (2, 3, 4, 8) if all(c % g == 0 for c in grouped)])
+    return cfg.replace(bridge_heads=bridge_heads, group_num=group_num)
 
 
 @pytest.fixture(scope="session")

@@ -53,8 +53,10 @@ def test_synthetic_other_sizes_and_bad_arguments():
     assert d.train_x.shape == (60, 3, 48, 48) and d.test_x.shape == (12, 3, 48, 48)
     assert torch.equal(d.train_x, make_synthetic(60, 12, image_size=48, seed=3).train_x)
     assert make_synthetic(40, 8, num_classes=4).train_y.bincount().tolist() == [10] * 4
-    for kwargs in (dict(num_classes=1), dict(image_size=8), dict(n_train=5)):
-        with pytest.raises(DataError):
+    for kwargs, msg in ((dict(num_classes=1), r"num_classes must be in 2\.\.36 .*got 1"),
+                        (dict(image_size=8), "image_size must be at least 16, got 8"),
+                        (dict(n_train=5), r"n_train >= num_classes \(10\)")):
+        with pytest.raises(DataError, match=msg):
             make_synthetic(**{"n_train": 100, "n_test": 10, **kwargs})
 
 
@@ -401,7 +403,8 @@ def test_unknown_dataset_lists_valid_names():
         load_dataset("mnist")
 
 
-@pytest.mark.parametrize("kwargs", [dict(image_size=0), dict(limit_per_class=0)])
-def test_bad_options_are_data_errors(kwargs):
-    with pytest.raises(DataError):
+@pytest.mark.parametrize("kwargs,msg", [(dict(image_size=0), "image size must be positive, got 0"),
+                                        (dict(limit_per_class=0), "limit per class must be at least 1, got 0")])
+def test_bad_options_are_data_errors(kwargs, msg):
+    with pytest.raises(DataError, match=msg):
         load_dataset("synthetic", **kwargs)

@@ -49,26 +49,26 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     capsys.readouterr()
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
     assert f"{len(df)} of {len(df)} already done" in capsys.readouterr().out
-    if (df["status"] == "complete").any():
-        assert analyze_main([str(tmp_path / name)]) == 0
-        report = (tmp_path / name / "analysis" / "report.md").read_text()
-        if study.analysis == "calibration":
-            assert (tmp_path / name / "analysis" / "fidelity.png").stat().st_size > 10_000
-            for proto in study.protocols:
-                assert f"| {proto} |" in report
-            assert "Kendall tau" in report and "partial" in report
-            return
-        assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
-        for variant in study.variants:
-            assert variant in report
-        if len(study.protocols) == 2:
-            assert "Kendall tau" in report and "Spearman rho" in report
-            assert (tmp_path / name / "analysis" / "rank.png").stat().st_size > 10_000
-        if study.paper:  # one smoke seed: no interval, so no verdict either way
-            assert "## Against the paper" in report and "n/a (one seed)" in report
-        if name == "paper_presets":
-            assert (tmp_path / name / "analysis" / "comparison.png").stat().st_size > 10_000
-            assert "published" in report
+    assert (df["status"] == "complete").any(), df.filter(["status", "error"])
+    assert analyze_main([str(tmp_path / name)]) == 0
+    report = (tmp_path / name / "analysis" / "report.md").read_text()
+    for variant in study.variants:
+        assert variant in report
+    if study.analysis == "calibration":
+        assert (tmp_path / name / "analysis" / "fidelity.png").stat().st_size > 10_000
+        for proto in study.protocols:
+            assert f"| {proto} |" in report
+        assert "Kendall tau" in report and "partial" in report
+        return
+    assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
+    if len(study.protocols) == 2:
+        assert "Kendall tau" in report and "Spearman rho" in report
+        assert (tmp_path / name / "analysis" / "rank.png").stat().st_size > 10_000
+    if study.paper:  # one smoke seed: no interval, so no verdict either way
+        assert "## Against the paper" in report and "n/a (one seed)" in report
+    if name == "paper_presets":
+        assert (tmp_path / name / "analysis" / "comparison.png").stat().st_size > 10_000
+        assert "published" in report
 
 
 def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, capsys):
@@ -80,17 +80,20 @@ def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, caps
         assert len(df) == trials
         trained = df[df["status"] != "infeasible"]
         assert (trained["flops"] <= budget).all()
+        assert (df["status"] == "complete").any(), (budget, df.filter(["status", "error"]))
+    assert any((pd.read_parquet(tmp_path / "budgets" / f"{b / 1e6:g}M" / "trials.parquet")["status"]
+                == "infeasible").any() for b in study.search.budgets)
     capsys.readouterr()
     assert main(args) == 0
     assert capsys.readouterr().out.count("already finished") == len(study.search.budgets)
     # more trials for the first budget: that search resumes and adds them, the other is left alone
     more = tmp_path / "more.yaml"
-    more.write_text((EXP / "budgets.yaml").read_text().replace("{budgets: [10M, 20M], trials: 2}",
-                                                               "{budgets: [10M, 20M], trials: [3, 2]}"))
+    more.write_text((EXP / "budgets.yaml").read_text().replace("{budgets: [23M, 32M], trials: 2}",
+                                                               "{budgets: [23M, 32M], trials: [3, 2]}"))
     assert main(["--experiment", str(more), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "search 20M: already finished" in out and "search 10M: already finished" not in out
-    assert len(pd.read_parquet(tmp_path / "budgets" / "10M" / "trials.parquet")) == 3
+    assert "search 32M: already finished" in out and "search 23M: already finished" not in out
+    assert len(pd.read_parquet(tmp_path / "budgets" / "23M" / "trials.parquet")) == 3
     assert analyze_main([str(tmp_path / "budgets")]) == 0
     report = (tmp_path / "budgets" / "analysis" / "report.md").read_text()
     assert all(f"{b / 1e6:g}M" in report for b in study.search.budgets)

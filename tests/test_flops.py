@@ -69,13 +69,25 @@ def test_estimate_equals_fvcore_on_presets(name, preset_reports):
 
 
 def test_estimate_equals_fvcore_on_random_configs():
+    """Exactly fvcore's count, part by part, over configs that vary every field the closed
+    form reads: widths, depth, resolution, tokens, heads, FFN expansion, groups, switches."""
     rng = random.Random(0)
-    worst = 0.0
+    seen = set()
     for _ in range(100):
         cfg = random_mobile_former_config(rng)
-        traced = mfsearch.count_flops(cfg).flops
-        worst = max(worst, abs(mfsearch.estimate_flops(cfg) - traced) / traced)
-    assert worst < 0.005
+        traced = mfsearch.count_flops(cfg)
+        est = mfsearch.estimate_flops(cfg, breakdown=True)
+        assert est["total"] == traced.flops, cfg.to_json()
+        assert {p: est[p] for p in traced.breakdown} == traced.breakdown, cfg.to_json()
+        seen |= {("group_num", cfg.group_num), ("bridge_heads", cfg.bridge_heads),
+                 ("former_heads", cfg.former_heads), ("ffn_expansion", cfg.ffn_expansion)}
+        seen |= {(s, getattr(cfg, s)) for s in ("mobile_to_former", "former_to_mobile", "dynamic_relu",
+                                                "former_ffn", "former")}
+    for field, values in [("group_num", (1, 2, 4)), ("bridge_heads", (1, 2, 4)), ("former_heads", (1, 2, 4)),
+                          ("ffn_expansion", (1, 2, 4))]:
+        assert {(field, v) for v in values} <= seen, field
+    for switch in ("mobile_to_former", "former_to_mobile", "dynamic_relu", "former_ffn", "former"):
+        assert {(switch, True), (switch, False)} <= seen, switch
 
 
 @pytest.mark.parametrize("res", [32, 64, 100, 320])
@@ -87,3 +99,27 @@ def test_estimate_at_other_resolutions_and_classes(res):
 def test_estimate_params_matches_module():
     cfg = mfsearch.preset_config("mobile_former_96m")
     assert mfsearch.estimate_params(cfg) == sum(p.numel() for p in mfsearch.create_model(cfg).parameters())
+
+
+def test_count_flops_restores_log_level_and_mode_when_tracing_fails():
+    import logging
+    import torch
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            raise RuntimeError("broken forward")
+
+    log = logging.getLogger("fvcore")
+    before = log.level
+    log.setLevel(logging.INFO)
+    try:
+        model = Broken().train()
+        with pytest.raises(RuntimeError, match="broken forward"):
+            mfsearch.count_flops(model, resolution=32)
+        assert log.level == logging.INFO and model.training
+    finally:
+        log.setLevel(before)

@@ -4,10 +4,11 @@ import random
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import mfsearch
 from mfsearch.models import MobileFormerConfig, MobileNetV3Config, config_from_dict
-from mfsearch.models.mobile_former import MobileFormerBlock, dynamic_relu
+from mfsearch.models.mobile_former import ChannelShuffle, MobileFormerBlock, dynamic_relu
 
 from conftest import random_mobile_former_config
 
@@ -116,6 +117,32 @@ def test_channels_last_matches_contiguous():
         ref = model(x)
         out = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
     assert torch.allclose(ref, out, atol=1e-5)
+
+
+def test_channel_shuffle_channels_last_matches_contiguous():
+    torch.manual_seed(0)
+    x = torch.randn(2, 24, 5, 7)
+    for groups in (2, 3, 4, 8):
+        shuffle = ChannelShuffle(groups)
+        ref = shuffle(x)
+        out = shuffle(x.contiguous(memory_format=torch.channels_last))
+        assert torch.equal(ref, F.channel_shuffle(x, groups)) and not torch.equal(ref, x)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out, ref)  # a permutation of channels: bit for bit
+
+
+@pytest.mark.parametrize("name,overrides", [("mobile_former_26m", {}),
+                                            ("mobile_former_52m", {"group_num": 2})])
+def test_grouped_model_channels_last_matches_contiguous(name, overrides):
+    torch.manual_seed(0)
+    model = mfsearch.create_model(name, num_classes=10, **overrides).eval()
+    assert model.config.group_num > 1
+    assert any(isinstance(m, ChannelShuffle) for m in model.modules())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        out = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-6), (out - ref).abs().max()
 
 
 def test_group_num_builds_shuffled_grouped_convs():

@@ -1,8 +1,13 @@
 """The Ray Tune backend: ASHA, Pareto, restore, and joining a separately started head."""
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +40,7 @@ def test_ray_end_to_end_and_restore(tmp_path, objective, capsys):
     assert _run(tmp_path, *args) == 0
     df = pd.read_parquet(tmp_path / "runs" / "r" / "trials.parquet")
     assert len(df) == 3 and set(df["backend"]) == {"ray"}
+    assert (df["status"] == "complete").any(), df.filter(["status", "error"])
     assert (df.loc[df["status"] == "complete", "flops"] <= 20e6).all()
     assert _run(tmp_path, *args) == 0  # same name: restored, nothing retrained or lost
     assert "restoring" in capsys.readouterr().out
@@ -48,15 +54,68 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _session_pids(pgid: int, marker: str) -> list[int]:
+    """Live processes of one head: in its process group, or naming its own temp dir."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # already dead, waiting to be reaped
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if os.getpgid(int(entry.name)) == pgid or marker in cmdline:
+                pids.append(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return pids
+
+
+@contextmanager
+def ray_head(port: int, env: dict):
+    """A Ray head of this test's own: `ray start --block` in a new session with its own
+    temp dir. Stopping it touches only that head (never `ray stop`, which stops every
+    Ray on the host): SIGTERM to the blocking `ray start`, which shuts down what it
+    started, then SIGKILL to whatever of its group or temp dir outlived that."""
+    temp_dir = tempfile.mkdtemp(prefix="mfsearch-ray-")  # short: Ray's socket paths have a length limit
+    log = open(Path(temp_dir) / "ray-start.log", "wb")
+    proc = subprocess.Popen([RAY, "start", "--head", "--block", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not (Path(temp_dir) / "ray_current_cluster").exists():
+            assert proc.poll() is None, (Path(temp_dir) / "ray-start.log").read_text()[-2000:]
+            assert time.time() < deadline, "the Ray head did not start within 120 s"
+            time.sleep(0.5)
+        yield proc, temp_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for _ in range(20):
+            left = _session_pids(proc.pid, temp_dir)
+            if not left:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.5)
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 def test_join_a_ray_head_started_separately(tmp_path):
     import ray
     ray.shutdown()
     port = _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, env=env,
-                   capture_output=True, timeout=120)
-    try:
+    with ray_head(port, env) as (head, temp_dir):
         r = subprocess.run([sys.executable, str(REPO / "search.py"), "--out", str(tmp_path / "runs"), *TINY,
                             "--trials", "2", "--address", f"127.0.0.1:{port}", "--name", "cluster"],
                            capture_output=True, text=True, env=env, timeout=300)
@@ -64,5 +123,4 @@ def test_join_a_ray_head_started_separately(tmp_path):
         df = pd.read_parquet(tmp_path / "runs" / "cluster" / "trials.parquet")
         # both trials ran on the head; ASHA may stop the weaker one after its first epoch
         assert len(df) == 2 and df["status"].isin(["complete", "pruned"]).all() and (df["status"] == "complete").any()
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    assert head.returncode is not None and not _session_pids(head.pid, temp_dir)  # the head is gone

@@ -2,11 +2,14 @@
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import mfsearch
 from spaces import Choice, FloatGrid, IntRange, MobileFormerSpace, MobileNetV3Space, SpaceError, fit_to_budget
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +164,38 @@ def test_ray_adapter_samples_decodable_params(space):
     assert set(ps) == set(space.dimensions)
     params = {k: v.sample() if isinstance(v, Domain) else v for k, v in ps.items()}
     assert space.decode(space.normalize(params)).validate() is None
+
+
+def test_ray_samples_lie_on_the_grid_when_low_is_not_a_multiple_of_step(tmp_path):
+    from ray.tune.search.sample import Domain
+    path = tmp_path / "offset.yaml"
+    path.write_text("dimensions:\n  tokens: {low: 1, high: 7, step: 3}\n  token_dim: {low: 68, high: 196, step: 32}\n"
+                    "  width_mult: {low: 0.55, high: 0.95, step: 0.2}\n  head_hidden: {low: 700, high: 1300, step: 300}\n"
+                    "  resolution: {low: 130, high: 190, step: 30}\n")
+    space = MobileFormerSpace.from_file(path)
+    ps = space.ray_param_space()
+    grids = {"tokens": (1, 4, 7), "token_dim": (68, 100, 132, 164, 196), "width_mult": (0.55, 0.75, 0.95),
+             "head_hidden": (700, 1000, 1300), "resolution": (130, 160, 190)}
+    seen = {name: set() for name in grids}
+    for _ in range(300):
+        raw = {k: v.sample() if isinstance(v, Domain) else v for k, v in ps.items()}
+        params = space.normalize(raw)
+        space.check_contains(params)
+        for name, grid in grids.items():
+            d = space.dimensions[name]
+            k = round((params[name] - d.low) / d.step)
+            assert d.low <= params[name] <= d.high and abs(params[name] - (d.low + k * d.step)) < 1e-6, (name, raw)
+            assert abs(raw[name] - params[name]) < 1e-6  # on the grid as Ray drew it, not only after rounding
+            seen[name].add(params[name])
+    assert {name: tuple(sorted(v)) for name, v in seen.items()} == grids  # ends included, nothing else
+    assert space.decode(params).validate() is None
+
+
+def test_ray_int_range_with_step_one_reaches_high():
+    from ray.tune.search.sample import Domain
+    space = MobileFormerSpace.from_file(REPO / "tests" / "data" / "tiny_space.yaml")
+    domain = space.ray_param_space()["tokens"]
+    assert isinstance(domain, Domain) and {domain.sample() for _ in range(200)} == {1, 2, 3}
 
 
 def test_mobilenet_v3_space():

@@ -89,7 +89,7 @@ class MobileFormerConfig:
     former_to_mobile: bool = True
     dynamic_relu: bool = True
     former_ffn: bool = True
-    former: bool = True
+    former: bool = True  # False: no Former and no global tokens at all, a pure MobileNet stack
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(
@@ -97,11 +97,6 @@ class MobileFormerConfig:
         self.validate()
 
     # ---- derived shapes -------------------------------------------------------------
-    @property
-    def uses_tokens(self) -> bool:
-        """Without the Former there are no global tokens at all: a pure MobileNet stack."""
-        return self.former
-
     @property
     def divisor(self) -> int:
         return 8 if self.width_mult > 1.01 else 4

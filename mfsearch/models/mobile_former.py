@@ -169,7 +169,7 @@ class MobileFormerBlock(nn.Module):
         super().__init__()
         g, d = cfg.group_num, cfg.token_dim
         self.kind = kind
-        self.dynamic = cfg.dynamic_relu and cfg.uses_tokens
+        self.dynamic = cfg.dynamic_relu and cfg.former
         self.residual = stride == 1 and cin == cout
         if kind == "block":
             hidden = cin * e1
@@ -187,9 +187,9 @@ class MobileFormerBlock(nn.Module):
             self.conv4 = conv_bn(hidden2, cout, groups=g)
             act_widths = [hidden1, hidden2]
         self.coeffs = CoeffMLPs(d, act_widths) if self.dynamic else None
-        self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if cfg.uses_tokens and cfg.mobile_to_former else None
-        self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if cfg.uses_tokens else None
-        self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if cfg.uses_tokens and cfg.former_to_mobile else None
+        self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if cfg.former and cfg.mobile_to_former else None
+        self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if cfg.former else None
+        self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if cfg.former and cfg.former_to_mobile else None
 
     def _act(self, x: torch.Tensor, coeffs: list[torch.Tensor] | None, i: int) -> torch.Tensor:
         return dynamic_relu(x, coeffs[i]) if coeffs is not None else F.relu(x)
@@ -222,7 +222,7 @@ class MobileFormerHead(nn.Module):
         g = cfg.group_num
         hidden = cin * cfg.head_expansion
         self.conv = nn.Sequential(shuffle_or_id(g), *conv_bn(cin, hidden, groups=g))
-        in_fc = hidden + (cfg.token_dim if cfg.uses_tokens else 0)
+        in_fc = hidden + (cfg.token_dim if cfg.former else 0)
         self.fc = nn.Linear(in_fc, cfg.head_hidden)
         self.fc_norm = nn.BatchNorm1d(cfg.head_hidden)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -242,7 +242,7 @@ class MobileFormer(nn.Module):
         self.config, self.num_classes = cfg, num_classes
         stem = cfg.stem_channels()
         self.stem = nn.Sequential(*conv_bn(3, stem, 3, 2), nn.ReLU6(inplace=True))
-        self.tokens = nn.Parameter(torch.randn(cfg.tokens, cfg.token_dim)) if cfg.uses_tokens else None
+        self.tokens = nn.Parameter(torch.randn(cfg.tokens, cfg.token_dim)) if cfg.former else None
         blocks = []
         for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():
             if kind == "lite":
@@ -252,7 +252,7 @@ class MobileFormer(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         last = cfg.last_channels()
         self.final_m2f = MobileToFormer(last, cfg.token_dim, cfg.bridge_heads) \
-            if cfg.uses_tokens and cfg.mobile_to_former else None
+            if cfg.former and cfg.mobile_to_former else None
         self.head = MobileFormerHead(cfg, last, num_classes)
         self._init_weights()
 
