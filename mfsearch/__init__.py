@@ -1,7 +1,16 @@
 """mfsearch: FLOP-budgeted architecture search and scaling studies for Mobile-Former."""
 from .flops import FlopReport, count_flops, estimate_flops, estimate_params
-from .models import (BlockSpec, MobileFormer, MobileFormerConfig, MobileNetV3Config, config_from_dict,
-                     create_model, get_config, list_models, preset_config)
+from .models import (
+                     BlockSpec,
+                     MobileFormer,
+                     MobileFormerConfig,
+                     MobileNetV3Config,
+                     config_from_dict,
+                     create_model,
+                     get_config,
+                     list_models,
+                     preset_config,
+)
 
 __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",

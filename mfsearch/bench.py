@@ -16,8 +16,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .models import create_model
 from .common import OneLineParser
+from .models import create_model
 
 
 def _step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
@@ -51,7 +51,8 @@ def benchmark(models: list[str], resolution: int, batch: int, steps: int, warmup
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = OneLineParser(prog="python -m mfsearch.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python -m mfsearch.bench", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["mobile_former_151m", "mobilenet_v3_large_075"])
     p.add_argument("--resolutions", nargs="+", type=int, default=[32, 64])
     p.add_argument("--batch", type=int, default=64)

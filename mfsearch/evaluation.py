@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor, nn
 
 
 def accuracy(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]],
-             autocast: Callable[[], ContextManager] | None = None) -> float:
+             autocast: Callable[[], AbstractContextManager] | None = None) -> float:
     """Top-1 accuracy in percent over the (x, y) batches of `loader`, in eval mode without gradients.
 
     `autocast` makes the context (e.g. bf16 autocast) the forward passes run in.

@@ -51,7 +51,8 @@ from .search.run import earlier_run, run_search
 from .search.settings import SearchSettings
 from .train import ProxyProtocol, train_proxy
 
-KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds", "dataset",
+KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds",
+        "dataset",
         "data_root", "protocols", "sizes"}
 ANALYSES = ("standard", "calibration")
 SEARCH_KEYS = {"budgets", "trials", "backend", "objective"}
@@ -107,7 +108,8 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
     except yaml.YAMLError as exc:
         raise UsageError(f"experiment file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict) or set(raw) - KEYS:
-        raise UsageError(f"experiment file {path}: unknown keys {sorted(set(raw) - KEYS) if isinstance(raw, dict) else raw}")
+        unknown = sorted(set(raw) - KEYS) if isinstance(raw, dict) else raw
+        raise UsageError(f"experiment file {path}: unknown keys {unknown}")
     sizes = raw.get("sizes") or {}
     if size not in sizes:
         raise UsageError(f"experiment {path.stem} has no size {size!r}; choose one of {', '.join(sizes) or 'none'}")

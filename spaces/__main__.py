@@ -10,9 +10,9 @@ import statistics
 import time
 
 import mfsearch
+from mfsearch.common import OneLineParser
 
 from .mobile_former import MobileFormerSpace
-from mfsearch.common import OneLineParser
 
 
 def main() -> None:

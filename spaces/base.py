@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -102,7 +103,7 @@ class Space:
 
     # ---- construction from files -----------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | Path) -> "Space":
+    def from_file(cls, path: str | Path) -> Space:
         """Narrow or widen the default space from YAML/JSON: {dimensions: {name: spec}}."""
         path = Path(path)
         if not path.is_file():
@@ -116,7 +117,7 @@ class Space:
         return cls.from_dict(data or {}, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "space definition") -> "Space":
+    def from_dict(cls, data: Mapping[str, Any], source: str = "space definition") -> Space:
         if not isinstance(data, Mapping):
             raise SpaceError(f"{source}: expected a mapping with a 'dimensions' key")
         unknown_top = set(data) - {"space", "dimensions"}

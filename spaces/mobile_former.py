@@ -27,7 +27,8 @@ Use it in your own loop:
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mfsearch.flops import estimate_flops
 from mfsearch.models import BlockSpec, MobileFormerConfig

@@ -13,9 +13,21 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mfsearch.analysis import (AnalysisError, analyze, bucket_edges, compare_fronts, design_space_edfs,
-                               hypervolume, latest_run, load_runs, pareto_front, progress, reach_x, step_value,
-                               summarize)
+from mfsearch.analysis import (
+    AnalysisError,
+    analyze,
+    bucket_edges,
+    compare_fronts,
+    design_space_edfs,
+    hypervolume,
+    latest_run,
+    load_runs,
+    pareto_front,
+    progress,
+    reach_x,
+    step_value,
+    summarize,
+)
 from mfsearch.search.results import make_row, to_frame, write_table
 
 REPO = Path(__file__).resolve().parents[1]

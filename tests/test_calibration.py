@@ -11,8 +11,14 @@ from scipy import stats
 
 import mfsearch
 import mfsearch.train as train_mod
-from mfsearch.analysis.calibration import (SIZE_ORDERED, fidelity, monotonicity, paired_tau_difference,
-                                           partial_spearman, seed_stability)
+from mfsearch.analysis.calibration import (
+    SIZE_ORDERED,
+    fidelity,
+    monotonicity,
+    paired_tau_difference,
+    partial_spearman,
+    seed_stability,
+)
 from mfsearch.data import InMemoryData, load_dataset, make_loaders
 from mfsearch.train import ProxyProtocol, train_proxy
 from mfsearch.zero_cost import grad_norm, naswot, synflow

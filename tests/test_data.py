@@ -10,8 +10,17 @@ import torch
 from torchvision.io import write_jpeg, write_png
 
 import mfsearch.data.folders as folders
-from mfsearch.data import (BatchLoader, DataError, InMemoryData, channel_mean_std, load_dataset,
-                           make_loaders, make_synthetic, stratified_split, stratified_subset)
+from mfsearch.data import (
+    BatchLoader,
+    DataError,
+    InMemoryData,
+    channel_mean_std,
+    load_dataset,
+    make_loaders,
+    make_synthetic,
+    stratified_split,
+    stratified_subset,
+)
 
 CIFAR10_ROOT = Path(os.environ.get("MFSEARCH_CIFAR10", Path(__file__).resolve().parents[2] / "shared/data/cifar10"))
 RAW = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)  # normalisation that leaves pixel values unchanged

@@ -1,15 +1,15 @@
 """Every study file loads at both sizes and its smoke size runs end to end."""
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import mfsearch
-from mfsearch.experiments import load_study
 from mfsearch.cli import main
 from mfsearch.common import UsageError
+from mfsearch.experiments import load_study
 
-import importlib.util
 _spec = importlib.util.spec_from_file_location("analyze_cli", Path(__file__).resolve().parents[1] / "analyze.py")
 _analyze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_analyze)

@@ -2,11 +2,10 @@
 import random
 
 import pytest
+from conftest import random_mobile_former_config
 
 import mfsearch
 from mfsearch.models import MOBILENET_V3_PUBLISHED, preset_table
-
-from conftest import random_mobile_former_config
 
 # the authors' public implementation counted with fvcore (FLOPs M, params M)
 AUTHORS = {"mobile_former_26m": (26.0, 3.23), "mobile_former_52m": (51.8, 3.47),
@@ -103,6 +102,7 @@ def test_estimate_params_matches_module():
 
 def test_count_flops_restores_log_level_and_mode_when_tracing_fails():
     import logging
+
     import torch
 
     class Broken(torch.nn.Module):

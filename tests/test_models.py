@@ -5,12 +5,11 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import random_mobile_former_config
 
 import mfsearch
 from mfsearch.models import MobileFormerConfig, MobileNetV3Config, config_from_dict
 from mfsearch.models.mobile_former import ChannelShuffle, MobileFormerBlock, dynamic_relu
-
-from conftest import random_mobile_former_config
 
 BASE = "mobile_former_52m"
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mfsearch.search import baselines as baselines_mod
 from mfsearch.cli import main
-from mfsearch.common import parse_budget, parse_duration
-from mfsearch.common import UsageError
+from mfsearch.common import UsageError, parse_budget, parse_duration
+from mfsearch.search import baselines as baselines_mod
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")

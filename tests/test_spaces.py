@@ -170,7 +170,8 @@ def test_ray_samples_lie_on_the_grid_when_low_is_not_a_multiple_of_step(tmp_path
     from ray.tune.search.sample import Domain
     path = tmp_path / "offset.yaml"
     path.write_text("dimensions:\n  tokens: {low: 1, high: 7, step: 3}\n  token_dim: {low: 68, high: 196, step: 32}\n"
-                    "  width_mult: {low: 0.55, high: 0.95, step: 0.2}\n  head_hidden: {low: 700, high: 1300, step: 300}\n"
+                    "  width_mult: {low: 0.55, high: 0.95, step: 0.2}\n"
+                    "  head_hidden: {low: 700, high: 1300, step: 300}\n"
                     "  resolution: {low: 130, high: 190, step: 30}\n")
     space = MobileFormerSpace.from_file(path)
     ps = space.ray_param_space()
@@ -181,7 +182,7 @@ def test_ray_samples_lie_on_the_grid_when_low_is_not_a_multiple_of_step(tmp_path
         raw = {k: v.sample() if isinstance(v, Domain) else v for k, v in ps.items()}
         params = space.normalize(raw)
         space.check_contains(params)
-        for name, grid in grids.items():
+        for name in grids:
             d = space.dimensions[name]
             k = round((params[name] - d.low) / d.step)
             assert d.low <= params[name] <= d.high and abs(params[name] - (d.low + k * d.step)) < 1e-6, (name, raw)

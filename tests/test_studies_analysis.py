@@ -6,9 +6,15 @@ import pandas as pd
 import pytest
 
 from mfsearch.analysis.load import AnalysisError
+from mfsearch.analysis.studies import (
+    differences,
+    matched_pairs,
+    power_law,
+    published_top1,
+    rank_agreement,
+    variant_table,
+)
 from mfsearch.models import get_config
-from mfsearch.analysis.studies import (differences, matched_pairs, power_law, published_top1, rank_agreement,
-                                      variant_table)
 
 
 def _rows(variants, protocol="default"):
@@ -40,9 +46,9 @@ def test_power_law_recovers_a_known_exponent():
 
 
 def test_rank_agreement_identical_and_reversed():
-    short = [("v%d" % i, "mobile_former", 1e6, [float(i)]) for i in range(6)]
-    same = [("v%d" % i, "mobile_former", 1e6, [float(10 * i)]) for i in range(6)]
-    rev = [("v%d" % i, "mobile_former", 1e6, [float(-i)]) for i in range(6)]
+    short = [(f"v{i}", "mobile_former", 1e6, [float(i)]) for i in range(6)]
+    same = [(f"v{i}", "mobile_former", 1e6, [float(10 * i)]) for i in range(6)]
+    rev = [(f"v{i}", "mobile_former", 1e6, [float(-i)]) for i in range(6)]
     t = variant_table(pd.DataFrame(_rows(short, "default") + _rows(same, "long")))
     ra = rank_agreement(t, "default", "long")
     assert ra.kendall == pytest.approx(1.0) and ra.spearman == pytest.approx(1.0) and ra.n == 6

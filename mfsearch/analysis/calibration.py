@@ -172,11 +172,11 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]
         out.append(Fidelity(
             protocol=proto, kind="trained" if trained else "zero-cost", n=len(k),
-            kendall=_tau(x, y), kendall_ci=_bootstrap(lambda i: _tau(x[i], y[i]), len(x), n_boot, seed),
+            kendall=_tau(x, y), kendall_ci=_bootstrap(lambda i, x=x, y=y: _tau(x[i], y[i]), len(x), n_boot, seed),
             spearman=float(stats.spearmanr(x, y).statistic),
-            spearman_ci=_bootstrap(lambda i: stats.spearmanr(x[i], y[i]).statistic, len(x), n_boot, seed),
+            spearman_ci=_bootstrap(lambda i, x=x, y=y: stats.spearmanr(x[i], y[i]).statistic, len(x), n_boot, seed),
             partial=(partial := partial_spearman(x, y, z)),
-            partial_ci=_bootstrap(lambda i: partial_spearman(x[i], y[i], z[i]), len(x), n_boot, seed)
+            partial_ci=_bootstrap(lambda i, x=x, y=y, z=z: partial_spearman(x[i], y[i], z[i]), len(x), n_boot, seed)
             if np.isfinite(partial) else (float("nan"), float("nan")),
             presets_kendall=_tau(presets["m"].to_numpy(float), presets["published"].to_numpy(float))
             if len(presets) >= 3 else float("nan"),

@@ -6,8 +6,8 @@ only complete trials count: a pruned trial's accuracy is that of a shorter train
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -3,9 +3,9 @@ pictures from `figures`, and the report only formats them (tests hold it to that
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -182,7 +182,8 @@ def _comparison_row(r: pd.Series) -> list[str]:
 def _settings_row(r) -> list[str]:
     protocol = ", ".join(f"{k}={v}" for k, v in sorted(r.protocol.items()))
     versions = ", ".join(f"{k} {r.versions[k]}" for k in ("mfsearch", "torch", "optuna", "ray") if k in r.versions)
-    return [r.name, str(r.path), str(r.status), str(r.started), r.dataset, r.backend, format_madds(r.budget), str(r.seed),
+    return [r.name, str(r.path), str(r.status), str(r.started), r.dataset, r.backend, format_madds(r.budget),
+            str(r.seed),
             protocol, versions, (r.git_commit or "")[:10]]
 
 
@@ -191,11 +192,13 @@ def headline(rs: RunSet, s: Summary) -> str:
     lines = [f"{len(rs.runs)} run(s): {', '.join(r.name for r in rs.runs)}; trials: {_counts_text(s.counts) or 'none'}"]
     if not s.front.empty:
         b = s.front.iloc[-1]
-        lines.append(f"best Mobile-Former: {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds ({b['summary']}); "
+        lines.append(f"best Mobile-Former: {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds "
+                     f"({b['summary']}); "
                      f"front of {len(s.front)}")
     if not s.baseline_front.empty:
         b = s.baseline_front.iloc[-1]
-        lines.append(f"best MobileNetV3:   {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds ({b['trial_id']})")
+        lines.append(f"best MobileNetV3:   {b['final_top1']:.2f} % at {format_madds(b['flops'])} MAdds "
+                     f"({b['trial_id']})")
     hv = f"hypervolume: Mobile-Former {s.hypervolume / 1e6:.1f}"
     if s.baseline_hypervolume is not None:
         hv += f", MobileNetV3 {s.baseline_hypervolume / 1e6:.1f}"

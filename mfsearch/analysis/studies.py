@@ -18,7 +18,8 @@ from ..search.results import to_frame
 from .calibration import calibration_lines, fidelity, published_table
 from .load import AnalysisError
 from .published import published_top1
-from .report import analyze, headline as search_headline
+from .report import analyze
+from .report import headline as search_headline
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
 
 
@@ -45,7 +46,8 @@ def variant_table(df: pd.DataFrame) -> pd.DataFrame:
     out = g.agg(flops=("flops", "first"), params=("params", "first"), top1_mean=("final_top1", "mean"),
                 top1_std=("final_top1", "std"), seeds=("final_top1", "size")).reset_index()
     out["top1_std"] = out["top1_std"].fillna(0.0)
-    return out.sort_values(["protocol_name", "variant"], key=lambda col: col.map(order[col.name])).reset_index(drop=True)
+    out = out.sort_values(["protocol_name", "variant"], key=lambda col: col.map(order[col.name]))
+    return out.reset_index(drop=True)
 
 
 def first_protocol(df: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +213,8 @@ def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
                   "|---|---|---|---|---|---|"]
         for r in pairs.itertuples():
             lines.append(f"| {r.mobile_former} ({r.mf_flops / 1e6:.0f}M) | {r.mobilenet_v3} ({r.mn_flops / 1e6:.0f}M) "
-                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} | {r.verdict} |")
+                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} "
+                         f"| {r.verdict} |")
     if len(known) >= 3:
         ra = rank_correlations(known["top1_mean"].to_numpy(float), known["published"].to_numpy(float))
         lines += ["", f"Rank agreement of proxy and published top-1 over the {ra.n} models with a published number "
@@ -243,7 +246,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
                  f"{n}: {json.loads(p)['epochs']} ep on {json.loads(p)['data_fraction']:.0%}"
                  for n, p in df.groupby('protocol_name')['protocol'].first().items())
              + f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", "",
-             "| protocol | variant | MAdds (M) | params (M) | top-1 mean (%) | std | seeds |", "|---|---|---|---|---|---|---|"]
+             "| protocol | variant | MAdds (M) | params (M) | top-1 mean (%) | std | seeds |",
+             "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.protocol_name} | {r.variant} | {r.flops / 1e6:.1f} | {r.params / 1e6:.2f} | "
                      f"{r.top1_mean:.2f} | {r.top1_std:.2f} | {r.seeds} |")

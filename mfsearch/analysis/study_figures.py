@@ -16,8 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from .figures import (FAMILY_NAMES, HALO, MF_COLOR, MNV3_COLOR, PALETTE, RC, draw_published,  # noqa: E402
-                      log_mega_axis, save)
+from .figures import FAMILY_NAMES, HALO, MF_COLOR, MNV3_COLOR, PALETTE, RC, draw_published, log_mega_axis, save  # noqa: E402
 
 if TYPE_CHECKING:  # the statistics module draws with these functions; types only
     from .studies import PowerLaw, RankAgreement

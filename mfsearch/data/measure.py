@@ -10,13 +10,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..common import OneLineParser
 from ..evaluation import accuracy
 from .core import DataError
 from .datasets import load_dataset
 from .folders import DEFAULT_TEST_SPLIT
 from .loader import BatchLoader
 from .synthetic import make_synthetic
-from ..common import OneLineParser
 
 
 def loader_throughput(resolution: int, stored_size: int = 32, batch_size: int = 128, n_images: int = 20_000,

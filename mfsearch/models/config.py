@@ -8,8 +8,9 @@ a new family is one new class here plus its module.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import torch.nn as nn
 
@@ -45,7 +46,7 @@ class BlockSpec:
             object.__setattr__(self, "e2", 0)
 
     @classmethod
-    def from_row(cls, row: Iterable[Any]) -> "BlockSpec":
+    def from_row(cls, row: Iterable[Any]) -> BlockSpec:
         kind, e1, out, n, stride, e2 = row
         return cls(str(kind), int(e1), int(out), int(n), int(stride), int(e2))
 
@@ -152,7 +153,7 @@ class MobileFormerConfig:
                 if kind != "lite" and (cin % self.bridge_heads or cout % self.bridge_heads):
                     bad(f"channels {cin}/{cout} are not divisible by bridge_heads {self.bridge_heads}")
         if self.group_num > 1:
-            for kind, cin, cout, _, e1, e2 in self.expanded_rows():
+            for _kind, cin, cout, _, e1, _e2 in self.expanded_rows():
                 if cin % self.group_num or cout % self.group_num or (cin * e1) % self.group_num:
                     bad(f"channels {cin}->{cout} (e1={e1}) are not divisible by group_num {self.group_num}")
         if not 0.0 <= self.dropout < 1.0:
@@ -170,7 +171,7 @@ class MobileFormerConfig:
         return MobileFormer(self, num_classes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MobileFormerConfig":
+    def from_dict(cls, d: dict) -> MobileFormerConfig:
         d = {k: v for k, v in d.items() if k != "family"}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -183,10 +184,10 @@ class MobileFormerConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "MobileFormerConfig":
+    def from_json(cls, text: str) -> MobileFormerConfig:
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes: Any) -> "MobileFormerConfig":
+    def replace(self, **changes: Any) -> MobileFormerConfig:
         return replace(self, **changes)
 
 
@@ -217,7 +218,7 @@ class MobileNetV3Config:
         return build_mobilenet_v3(self, num_classes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MobileNetV3Config":
+    def from_dict(cls, d: dict) -> MobileNetV3Config:
         return cls(**{k: v for k, v in d.items() if k != "family"})
 
     def to_json(self) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..flops import estimate_flops
 from ..models import MobileNetV3Config, get_config, list_models

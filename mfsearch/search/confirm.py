@@ -7,7 +7,7 @@ Rows go to `confirm.jsonl` as they finish (a rerun resumes) and to confirm.parqu
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 

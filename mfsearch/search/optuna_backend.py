@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

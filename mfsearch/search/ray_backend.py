@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..flops import estimate_flops
 from .evaluate import evaluate_params, make_space
@@ -26,6 +27,7 @@ from .settings import SearchSettings
 def _trainable(settings_dict: dict):
     def trainable(config: dict[str, Any]) -> None:
         import warnings
+
         from ray import tune
         warnings.filterwarnings("ignore")
         settings = SearchSettings.from_dict(settings_dict)
@@ -100,6 +102,7 @@ def _row_from_result(result, settings: SearchSettings, space) -> dict | None:
 
 def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable[[list[dict]], None]) -> list[dict]:
     import time
+
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -113,7 +116,8 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
     else:
         metric, mode = ["top1", "flops"], ["max", "min"]
         scheduler = FIFOScheduler()
-    searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode, sampler=make_sampler(settings),
+    searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode,
+                            sampler=make_sampler(settings),
                             seed=sampler_seed(settings))
     device = settings.resolved_device()
     # trials run in their own working directories: give them the run folder as an absolute path

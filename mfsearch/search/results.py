@@ -11,8 +11,9 @@ wall_time, train_time, images_per_s (training), error, seed, dataset, protocol (
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -45,7 +46,8 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
     """A row from a `ProxyResult`; `fields` add identity columns or override measured ones."""
     values = dict(status=result.status, flops=result.flops, params=result.params,
                   proxy_resolution=result.proxy_resolution, top1_per_epoch=result.top1,
-                  final_top1=result.final_top1, best_top1=result.best_top1, score=result.score, train_loss=result.train_loss,
+                  final_top1=result.final_top1, best_top1=result.best_top1, score=result.score,
+                  train_loss=result.train_loss,
                   epochs_done=result.epochs_done, wall_time=result.wall_time,
                   train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error)
     values.update(fields)
@@ -96,7 +98,8 @@ def write_best(run_dir: Path, row: pd.Series, confirmed: pd.DataFrame | None = N
                "run": str(row["run"])}
     if confirmed is not None and not confirmed.empty:
         c = confirmed.iloc[0]
-        payload["confirmed"] = {"top1_mean": round(float(c["top1_mean"]), 3), "top1_std": round(float(c["top1_std"]), 3),
+        payload["confirmed"] = {"top1_mean": round(float(c["top1_mean"]), 3),
+                                "top1_std": round(float(c["top1_std"]), 3),
                                 "seeds": list(c["seeds"]), "top1": list(c["top1"])}
     tmp = run_dir / "best.json.tmp"
     tmp.write_text(json.dumps(payload, indent=2))

@@ -70,7 +70,8 @@ class SearchSettings:
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise UsageError(f"unknown device {self.device!r}; use cpu, cuda, cuda:N or auto")
         if self.storage and "://" not in self.storage:
-            raise UsageError(f"--storage {self.storage!r} is not a database URL; use e.g. postgresql://user:pw@host/db, "
+            raise UsageError(f"--storage {self.storage!r} is not a database URL; use e.g. "
+                             "postgresql://user:pw@host/db, "
                              "or leave it out for a journal file in the run folder")
         if self.storage and self.backend == "ray":
             raise UsageError("--storage applies to the optuna backend; Ray keeps its state in the run folder")
@@ -101,7 +102,7 @@ class SearchSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SearchSettings":
+    def from_dict(cls, d: dict) -> SearchSettings:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         d["protocol"] = ProxyProtocol(**d["protocol"])
