@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", help="stop starting trials after this wall time: 30m, 2h, 90s")
     p.add_argument("--workers", type=int, default=1, help="concurrent trials (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
-    p.add_argument("--dataset", default="synthetic", help="synthetic (built in, default), cifar10, cifar100, "
-                   "imagefolder")
+    p.add_argument("--dataset", default="synthetic", help="synthetic (built in, default), shapes (built in), cifar10, "
+                   "cifar100, imagefolder")
     p.add_argument("--data-root", help="dataset location (cifar10/100: torchvision's folder or an ImageFolder "
                    "tree; imagefolder: a folder with train/ and val/ or test/, or one folder per class)")
     p.add_argument("--test-split", type=float, default=DEFAULT_TEST_SPLIT,

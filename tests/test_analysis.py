@@ -255,7 +255,7 @@ def test_report_numbers_are_the_librarys(main_run):
     assert f"| Mobile-Former | {s.hypervolume / M:.1f} | {100 * s.hypervolume / (BUDGET * 100):.2f} |" in report
     assert f"| MobileNetV3 | {s.baseline_hypervolume / M:.1f} |" in report
     assert "| Mobile-Former | 3200.0 | 32.00 | 3 |" in report
-    assert "reference point (100M MAdds, 0 %)" in report
+    assert "reference point (100.0M MAdds, 0 %)" in report
     for i, (_, row) in enumerate(s.front.iterrows(), 1):
         assert (f"| {i} | hand | {row['trial_id']} | {row['summary']} | {row['flops'] / M:.1f} | "
                 f"{row['params'] / M:.2f} | {row['final_top1']:.2f} |") in report

@@ -417,3 +417,15 @@ def test_unknown_dataset_lists_valid_names():
 def test_bad_options_are_data_errors(kwargs, msg):
     with pytest.raises(DataError, match=msg):
         load_dataset("synthetic", **kwargs)
+
+
+def test_shapes_is_balanced_deterministic_and_drawn_per_class():
+    from mfsearch.data.shapes import CLASSES, make_shapes
+    a, b = make_shapes(200, 50, seed=3), make_shapes(200, 50, seed=3)
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+    assert not torch.equal(a.train_x, make_shapes(200, 50, seed=4).train_x)
+    assert a.classes == list(CLASSES) and a.hflip and a.train_x.dtype == torch.uint8
+    assert torch.bincount(a.train_y, minlength=10).tolist() == [20] * 10
+    assert a.train_x.shape == (200, 3, 32, 32) and a.test_x.shape == (50, 3, 32, 32)
+    with pytest.raises(DataError, match="n_train >= 10"):
+        make_shapes(5, 0)

@@ -101,8 +101,9 @@ def plot_rank(table: pd.DataFrame, a: str, b: str, ra: RankAgreement, out_dir: P
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
     ax.scatter(wide[a], wide[b], s=28)
     prefix = os.path.commonprefix(list(wide.index)) if len(wide) > 1 else ""
-    for name, r in wide.iterrows():  # short labels (the shared prefix dropped) keep neighbours legible
-        ax.annotate(name[len(prefix):] or name, (r[a], r[b]), xytext=(3, 3), textcoords="offset points", fontsize=8)
+    for variant, r in wide.iterrows():  # short labels (the shared prefix dropped) keep neighbours legible
+        ax.annotate(variant[len(prefix):] or variant, (r[a], r[b]), xytext=(3, 3), textcoords="offset points",
+                    fontsize=8)
     ax.margins(0.08)
     if prefix:
         ax.text(0.98, 0.02, f"labels: {prefix}NN", transform=ax.transAxes, ha="right", fontsize=8, color="0.4")

@@ -7,9 +7,10 @@ from pathlib import Path
 from .cifar import CIFAR_FOLDERS, load_cifar
 from .core import DataError, InMemoryData
 from .folders import DEFAULT_TEST_SPLIT, load_image_tree
+from .shapes import make_shapes
 from .synthetic import make_synthetic
 
-DATASETS = ("synthetic", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("synthetic", "shapes", "cifar10", "cifar100", "imagefolder")
 DEFAULT_DATA_ROOT = Path("~/.cache/mfsearch/data")
 DEFAULT_CACHE_DIR = Path("~/.cache/mfsearch/datasets")
 
@@ -21,7 +22,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
                  test_split: float = DEFAULT_TEST_SPLIT) -> InMemoryData:
     """Load a dataset fully into memory as uint8 tensors.
 
-    `seed` affects `synthetic` and the split of a flat image tree; `image_size` is
+    `seed` affects `synthetic`, `shapes` and the split of a flat image tree; `image_size` is
     the stored side length (None: 32 for synthetic and CIFAR, the common size of an
     image tree, or 64 when its sizes differ); `limit_per_class` keeps the first N
     images of every class per split (of a flat tree: per class folder, before the
@@ -38,6 +39,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     cache = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser().absolute()
     if name == "synthetic":
         return make_synthetic(synthetic_train, synthetic_test, image_size or 32, seed=seed)
+    if name == "shapes":
+        return make_shapes(synthetic_train, synthetic_test, image_size or 32, seed=seed)
     if name in CIFAR_FOLDERS:
         path = Path(root if root is not None else DEFAULT_DATA_ROOT).expanduser().absolute()
         return load_cifar(name, path, download, image_size, limit_per_class, cache, num_workers)

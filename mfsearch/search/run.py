@@ -93,7 +93,7 @@ class Progress:
 def describe(settings: SearchSettings, space) -> str:
     p = settings.protocol
     data = settings.dataset + (f" at {settings.data_root}" if settings.data_root else " (built in)"
-                               if settings.dataset == "synthetic" else "")
+                               if settings.dataset in ("synthetic", "shapes") else "")
     return (f"search '{settings.name}': budget {format_madds(settings.budget)} MAdds (each model at its own "
             f"resolution, 1000 classes), backend {settings.backend}, objective {settings.objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
