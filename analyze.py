@@ -12,7 +12,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from mfsearch.analysis import AnalysisError, analyze, headline, latest_run  # noqa: E402
 from mfsearch.analysis.studies import analyze_study, is_study_dir  # noqa: E402
-from mfsearch.common import OneLineParser  # noqa: E402
+from mfsearch.common import OneLineParser, one_line  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         result = analyze(runs, out=args.out, allow_mixed=args.allow_mixed, runs_root=args.runs_root)
     except AnalysisError as exc:
-        print(f"analyze.py: error: {exc}", file=sys.stderr)
+        print(f"analyze.py: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(headline(result.runs, result.summary))
     print(f"wrote {result.out_dir}/: {', '.join(f.name for f in result.files)}")

@@ -11,11 +11,11 @@ import warnings
 
 from spaces import MobileFormerSpace, SpaceError
 
-from .common import OneLineParser, UsageError, parse_budget, parse_duration
+from .common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
 from .data import DEFAULT_TEST_SPLIT, DataError
 from .experiments import load_study, run_study
 from .search.run import run_search
-from .search.settings import SearchSettings, default_protocol
+from .search.settings import CONFIRM_SEEDS, CONFIRM_TOP, SearchSettings, default_protocol
 from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
 EXAMPLES = """examples:
@@ -65,11 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regularization", default=d.regularization,
                    help=f"{' or '.join(REGULARIZATION)}: dropout as the model ships it, or 0 "
                         f"(default {d.regularization})")
-    p.add_argument("--confirm-top", type=int, default=3,
+    p.add_argument("--confirm-top", type=int, default=CONFIRM_TOP,
                    help="after the search, retrain the best K complete trials with more seeds and pick the "
-                        "best by the mean (default 3; 0: off)")
-    p.add_argument("--confirm-seeds", type=int, default=2,
-                   help="extra seeds per confirmed trial (default 2)")
+                        f"best by the mean (default {CONFIRM_TOP}; 0: off)")
+    p.add_argument("--confirm-seeds", type=int, default=CONFIRM_SEEDS,
+                   help=f"extra seeds per confirmed trial (default {CONFIRM_SEEDS})")
     p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="run name (default: budget and time); reuse a name to resume that run")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         run_search(settings, deadline=None if timeout is None else time.time() + timeout)
     except (UsageError, DataError, SpaceError) as exc:
-        print(f"search.py: error: {exc}", file=sys.stderr)
+        print(f"search.py: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("search.py: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -17,7 +17,8 @@ File layout (every key can be overridden per size under `sizes:`):
     sample: {count: 12, budget: 150M, seed: 0}   # instead of variants: random space draws
     search: {budgets: [25M, 50M], trials: 12}    # instead of variants: one search.py run per
                                                  # budget and seed, merged by analyze.py; trials
-                                                 # may be a list, one per budget
+                                                 # may be a list, one per budget; confirm_top
+                                                 # (default 0) as search.py's --confirm-top
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
@@ -42,10 +43,10 @@ import yaml
 
 from spaces import MobileFormerSpace, fit_to_budget
 
-from .common import UsageError, parse_budget
+from .common import UsageError, one_line, parse_budget
 from .data import load_dataset
 from .models import MobileFormerConfig, get_config
-from .runfolder import environment, write_run_json
+from .runfolder import RUN_JSON, environment, read_run_json, write_run_json
 from .search.results import identity, row_from_proxy, to_frame, write_table
 from .search.run import earlier_run, run_search
 from .search.settings import SearchSettings
@@ -55,7 +56,7 @@ KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sampl
         "dataset",
         "data_root", "protocols", "sizes"}
 ANALYSES = ("standard", "calibration")
-SEARCH_KEYS = {"budgets", "trials", "backend", "objective"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top"}
 
 
 @dataclass
@@ -65,6 +66,7 @@ class BudgetSearches:
     trials: list[int]                      # one per budget: small budgets want more proposals
     backend: str = "optuna"
     objective: str = "accuracy"
+    confirm_top: int = 0                   # the merged front, not one winner, is what the study reports
 
     def run_name(self, budget: float, seed: int) -> str:
         return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seed else "")  # adding seeds keeps seed 0's folder
@@ -126,8 +128,12 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         analysis = str(spec.get("analysis", "standard"))
         if analysis not in ANALYSES:
             raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
+        scored = [n for n, p in protocols.items() if p.score is not None]
+        if scored and (analysis != "calibration" or search):
+            raise ValueError(f"zero-cost protocols ({', '.join(scored)}) rank by a score, not top-1: they belong "
+                             "in a study with `analysis: calibration`, not in a search or a standard study")
     except (TypeError, ValueError, KeyError) as exc:
-        raise UsageError(f"experiment {path.stem}: {' '.join(str(exc).split())}") from None
+        raise UsageError(f"experiment {path.stem}: {one_line(exc)}") from None
     return Study(name=spec.get("study", path.stem), size=size, variants=variants,
                  seeds=[int(s) for s in spec.get("seeds", [0])], dataset=spec.get("dataset", "synthetic"),
                  data_root=root, protocols=protocols, description=spec.get("description", ""), budget=budget,
@@ -150,7 +156,7 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
         if len(trials) != len(budgets):
             raise ValueError(f"`search` has {len(budgets)} budgets but {len(trials)} trial counts")
         out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
-                             objective=s.get("objective", "accuracy"))
+                             objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)))
         for t in trials:
             SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check")
     except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
@@ -248,7 +254,8 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
         cfg, proto = study.variants.get(row["variant"]), study.protocols.get(row["protocol_name"])
         if cfg is None or proto is None or row["seed"] not in study.seeds:
             continue  # dropped from the file: kept on disk, left out of this study's table
-        if json.loads(row["config"]) != cfg.to_dict() or json.loads(row["protocol"]) != proto.to_dict():
+        stored = ProxyProtocol(**json.loads(row["protocol"])).to_dict()  # older rows lack newer fields
+        if json.loads(row["config"]) != cfg.to_dict() or stored != proto.to_dict():
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")
         done[key] = row
@@ -256,9 +263,14 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
 
 
 def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    try:
+        started = (read_run_json(run_dir) or {}).get("started", now)   # a resume keeps the first start
+    except ValueError:
+        started = now
     write_run_json(run_dir, {
         "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
-        "paper": study.paper, "started": dt.datetime.now().isoformat(timespec="seconds"), **extra, **environment()})
+        "paper": study.paper, "started": started, "last_run": now, **extra, **environment()})
 
 
 def _run_searches(study: Study, run_dir: Path, log) -> Path:
@@ -266,6 +278,7 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
     (protocol,) = study.protocols.values()
     sch = study.search
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
+                               confirm_top=sch.confirm_top,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s), out=str(run_dir))
                 for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
@@ -284,7 +297,7 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
 
 def _search_state(settings) -> bool:
     """True when this search already finished; refuses a folder holding a different search."""
-    if not (settings.run_dir / "run.json").is_file():
+    if not (settings.run_dir / RUN_JSON).is_file():
         return False
     meta, diff = earlier_run(settings, f"delete {settings.run_dir} or pass another --out")
     if diff:

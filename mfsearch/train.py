@@ -226,7 +226,10 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log) -> ProxyRe
                                              test_indices=test_subset, channels_last=channels_last, device=dev,
                                              augment=protocol.augment == "crop_flip")
     if protocol.score is not None:
-        result.score = zero_cost_score(protocol.score, model, train_loader, result)
+        try:
+            result.score = zero_cost_score(protocol.score, model, train_loader, result)
+        except (ValueError, RuntimeError, StopIteration) as exc:  # e.g. no activation to code, empty subset
+            result.status, result.error = "failed", f"{protocol.score}: {exc}"
         result.wall_time = round(time.perf_counter() - start, 3)
         return result
     if len(train_loader) == 0:

@@ -12,10 +12,11 @@ Mellor et al., ICML 2021), plus the cost columns themselves:
 - `grad_norm`: the sum of the L2 norms of every parameter's gradient of the
   cross-entropy loss on one training batch (train mode).
 - `naswot`: log-determinant of K = C C^T + (1 - C)(1 - C)^T, where row i of C is the
-  binary code of image i: for every call of a piecewise-linear activation (relu,
-  relu6, hardswish, gelu, and the relu inside Mobile-Former's dynamic ReLU, whose kink
-  is at 0 too), whether each input element is positive. For dynamic ReLU this is the
-  code of its kink, whatever its learned slopes.
+  binary code of image i: for every call of an activation whose behaviour changes at 0
+  (relu, relu6, hardtanh, and the relu inside Mobile-Former's dynamic ReLU, all with a
+  kink there; hardswish and gelu, which pass from near 0 to near identity around it),
+  whether each input element is positive. For dynamic ReLU this is the side of its
+  kink, whatever its learned slopes.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) ->
         for p in model.parameters():
             p.abs_()
     model.zero_grad(set_to_none=True)
-    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64)
+    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
     model(ones).sum().backward()
     total = sum((p * p.grad).abs().sum().item() for p in model.parameters() if p.grad is not None)
     model.float()

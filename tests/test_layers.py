@@ -90,10 +90,21 @@ def test_no_import_cycles():
 
 
 def test_layers_point_one_way():
+    # the package __init__ may be imported by anyone (importing mfsearch.x runs it), so only
+    # edges *into* it are exempt; what it imports itself must sit in layer 0
     wrong = [f"{a} (layer {layer(a)}) imports {b} (layer {layer(b)})"
              for a, targets in import_graph().items() for b in targets
-             if layer(b) > layer(a) and not (a == "mfsearch" or b == "mfsearch")]
+             if layer(b) > layer(a) and b != "mfsearch"]
     assert not wrong, "\n".join(wrong)
+
+
+def closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for n in graph[todo.pop()] - seen:
+            seen.add(n)
+            todo.append(n)
+    return seen
 
 
 def test_search_never_imports_studies_and_analysis_no_trainer():
@@ -102,10 +113,10 @@ def test_search_never_imports_studies_and_analysis_no_trainer():
         if a.startswith("mfsearch.search"):
             assert "mfsearch.experiments" not in targets and "mfsearch.cli" not in targets, a
         if a.startswith("mfsearch.analysis"):
-            for b in targets:
-                assert not b.startswith(ANALYSIS_MAY_NOT), f"{a} imports {b}"
+            for b in closure(graph, a):  # not even through another module
+                assert not b.startswith(ANALYSIS_MAY_NOT), f"{a} reaches {b}"
                 if b.startswith("mfsearch.search"):
-                    assert b in ANALYSIS_SEARCH_ALLOWED, f"{a} imports {b}"
+                    assert b in ANALYSIS_SEARCH_ALLOWED, f"{a} reaches {b}"
         if a.startswith("spaces"):
             assert not any(b.startswith(("mfsearch.search", "mfsearch.train")) for b in targets), a
 

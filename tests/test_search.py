@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -253,3 +254,24 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
         assert msg in err, (args, err)
     assert _digest(existing) == before
     assert sorted(p.name for p in out.iterdir()) == ["existing"]
+
+
+def test_an_architecture_already_trained_is_reused_not_retrained(tmp_path, monkeypatch):
+    from mfsearch.search import evaluate as evaluate_mod
+    from mfsearch.search.settings import SearchSettings
+    from mfsearch.train import ProxyProtocol
+    from spaces import MobileFormerSpace
+    protocol = ProxyProtocol(epochs=1, data_fraction=0.02, test_fraction=0.05, batch_size=64)
+    settings = SearchSettings(budget=20e6, name="reuse", out=str(tmp_path), protocol=protocol, threads=2,
+                              space=MobileFormerSpace.from_file(SPACE).to_dict())
+    settings.run_dir.mkdir(parents=True)
+    space = evaluate_mod.make_space(settings)
+    params = space.encode(space.sample(random.Random(0), max_flops=20e6))
+    calls = []
+    real = evaluate_mod.train_proxy
+    monkeypatch.setattr(evaluate_mod, "train_proxy", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = evaluate_mod.evaluate_params(settings, params, 0)
+    second = evaluate_mod.evaluate_params(settings, params, 7)
+    assert len(calls) == 1 and first["status"] == "complete"
+    assert second["trial_id"] == 7 and second["reused_from"] == "0"
+    assert second["final_top1"] == first["final_top1"] and second["config"] == first["config"]

@@ -170,6 +170,7 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         exp, exp_ci = (power_exponent(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
                        if trained else (float("nan"), (float("nan"), float("nan"))))
         cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]
+        scored = [(a, b) for a, b in pairs if np.isfinite(mean.get(a, np.nan)) and np.isfinite(mean.get(b, np.nan))]
         out.append(Fidelity(
             protocol=proto, kind="trained" if trained else "zero-cost", n=len(k),
             kendall=_tau(x, y), kendall_ci=_bootstrap(lambda i, x=x, y=y: _tau(x[i], y[i]), len(x), n_boot, seed),
@@ -180,12 +181,20 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
             if np.isfinite(partial) else (float("nan"), float("nan")),
             presets_kendall=_tau(presets["m"].to_numpy(float), presets["published"].to_numpy(float))
             if len(presets) >= 3 else float("nan"),
-            pairs_right=sum(1 for a, b in pairs if a in mean and b in mean and
+            pairs_right=sum(1 for a, b in scored if
                             np.sign(mean[a] - mean[b]) == np.sign(known.at[a, "published"] - known.at[b, "published"])),
-            pairs=len(pairs), monotone=monotonicity(mean), seed_stability=seed_stability(seeds),
+            pairs=len(scored), monotone=monotonicity(mean), seed_stability=seed_stability(seeds),
             seeds=int(seeds.notna().any().sum()), mf_exponent=exp, mf_exponent_ci=exp_ci,
             cpu_min=float(cost.mean() / 60) if len(cost) else float("nan")))
     return out
+
+
+def reference_protocol(table: list[Fidelity]) -> Fidelity | None:
+    """The trained protocol the others are compared with: the highest tau among those that
+    ranked every published model (a partly run protocol's tau on a few models would win)."""
+    trained = [f for f in table if f.kind == "trained" and np.isfinite(f.kendall)]
+    full = max((f.n for f in table), default=0)
+    return max((f for f in trained if f.n == full), key=lambda f: f.kendall, default=None)
 
 
 def paired_tau_difference(df: pd.DataFrame, published: dict[str, float], a: str, b: str,
@@ -221,30 +230,30 @@ def calibration_lines(df: pd.DataFrame, table: list[Fidelity], published: dict[s
                       protocols: dict[str, dict]) -> list[str]:
     """The report's calibration sections (markdown lines)."""
     lines = ["## Calibration table", "",
-             f"Against the published ImageNet top-1 of {table[0].n} models; intervals are 95% bootstrap "
+             f"Against the published ImageNet top-1 of up to {max(f.n for f in table)} models (*n*: how many "
+             "this protocol has ranked so far); intervals are 95% bootstrap "
              "intervals over models. *partial*: Spearman with log MAdds held fixed. *pairs*: matched "
              "Mobile-Former/MobileNetV3 pairs ordered as published. *presets*: Kendall tau of the 7 "
              "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
              "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
              "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model.", "",
-             "| protocol | kind | Kendall tau | 95% | Spearman rho | 95% | partial | 95% | presets tau | pairs "
+             "| protocol | kind | n | Kendall tau | 95% | Spearman rho | 95% | partial | 95% | presets tau | pairs "
              "| monotone | stability | seeds | MF exponent | 95% | CPU min |",
-             "|" + "---|" * 16]
+             "|" + "---|" * 17]
     for f in table:
         lines.append(
-            f"| {f.protocol} | {f.kind} | {f.kendall:.3f} | {_ci(f.kendall_ci)} | {f.spearman:.3f} | "
+            f"| {f.protocol} | {f.kind} | {f.n} | {f.kendall:.3f} | {_ci(f.kendall_ci)} | {f.spearman:.3f} | "
             f"{_ci(f.spearman_ci)} | {_num(f.partial, '.3f')} | {_ci(f.partial_ci)} | {_num(f.presets_kendall, '.3f')} "
             f"| {f.pairs_right}/{f.pairs} | {_num(f.monotone)} | {_num(f.seed_stability)} | {f.seeds} | "
             f"{_num(f.mf_exponent, '.3f')} | {_ci(f.mf_exponent_ci, '.3f')} | {_num(f.cpu_min)} |")
-    trained = [f for f in table if f.kind == "trained"]
-    if trained:
-        best = max(trained, key=lambda f: f.kendall)
+    best = reference_protocol(table)
+    if best:
         lines += ["", f"## Paired comparison with the best trained protocol ({best.protocol})", "",
                   "tau(protocol) − tau(best) against published top-1, paired bootstrap over the same models: "
                   "an interval that holds 0 means the two cannot be told apart on these models.", "",
                   "| protocol | Δ tau | 95% | CPU min |", "|---|---|---|---|"]
         for f in table:
-            if f.protocol == best.protocol:
+            if f.protocol == best.protocol or f.n < best.n:
                 continue
             d, ci = paired_tau_difference(df, published, f.protocol, best.protocol)
             lines.append(f"| {f.protocol} | {d:+.3f} | {_ci(ci, '+.3f')} | {_num(f.cpu_min)} |")

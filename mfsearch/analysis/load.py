@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..common import UsageError, one_line
-from ..runfolder import read_run_json
+from ..runfolder import RUN_JSON, folder_kind, read_run_json
 from ..search.results import BASE_COLUMNS
 
 REQUIRED = ("trial_id", "status", "config", "flops", "final_top1")
@@ -79,7 +79,9 @@ class RunSet:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "run.json").is_file()
+    """A search run's folder (a study folder has a run.json too; a corrupt one still counts
+    here, so the reader can say it is unreadable)."""
+    return (path / RUN_JSON).is_file() and folder_kind(path) != "study"
 
 
 def latest_run(root: Path | str = "runs") -> Path:
@@ -98,7 +100,7 @@ def _start_time(path: Path) -> float:
         started = (read_run_json(path) or {}).get("started")
         return dt.datetime.fromisoformat(started).timestamp()
     except (OSError, ValueError, TypeError, AttributeError):
-        return (path / "run.json").stat().st_mtime
+        return (path / RUN_JSON).stat().st_mtime
 
 
 def read_run_info(path: Path) -> RunInfo:
@@ -171,6 +173,8 @@ def short_summary(f: dict[str, Any]) -> str:
 
 def _tidy(raw: pd.DataFrame, info: RunInfo, label: str, source: str) -> pd.DataFrame:
     df = raw.copy()
+    if "reused_from" in df:  # a copy of an earlier trial's row is not a second sample of the space
+        df = df[df["reused_from"].isna()]
     if pd.api.types.is_integer_dtype(df["trial_id"]):   # Optuna numbers trials; Ray ids are hex strings
         df = df.sort_values("trial_id", kind="stable")
     df = df.reset_index(drop=True)

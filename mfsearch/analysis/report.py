@@ -3,6 +3,7 @@ pictures from `figures`, and the report only formats them (tests hold it to that
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,22 @@ def _box_share(hv: float, reference: tuple[float, float]) -> float:
     return 100.0 * hv / (reference[0] * (100.0 - reference[1]))
 
 
+def _confirmed_lines(rs: RunSet) -> list[str]:
+    """What each run's top-k confirmation chose (best.json), when it ran one."""
+    out = []
+    for run in rs.runs:
+        try:
+            best = json.loads((run.path / "best.json").read_text())
+        except (OSError, ValueError):
+            continue
+        c = best.get("confirmed")
+        if c:
+            out.append(f"- {run.name}: trial {best['trial_id']} chosen by its mean over seeds "
+                       f"{', '.join(map(str, c['seeds']))}: {c['top1_mean']:.2f} ± {c['top1_std']:.2f} % "
+                       f"({', '.join(f'{v:.2f}' for v in c['top1'])})")
+    return ["", "Top-k confirmation (best.json):", ""] + out if out else []
+
+
 def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_dir: Path) -> str:
     x_ref, y_ref = s.reference
     ref = f"reference point ({format_madds(x_ref)} MAdds, {y_ref:g} %)"
@@ -127,6 +144,7 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
                      f"{b['final_top1']:.2f}"])
     lines += _table(["model", "MAdds (M)", "params (M)", "proxy top-1 (%)"], head) if head else \
         ["No complete model to report."]
+    lines += _confirmed_lines(rs)
     lines += ["", "## Hypervolume", ""]
     hv_rows = [["Mobile-Former", _num(s.hypervolume / 1e6, ".1f"), _num(_box_share(s.hypervolume, s.reference), ".2f"),
                 str(len(s.front)), ref]]

@@ -15,7 +15,7 @@ from scipy import stats
 
 from ..runfolder import folder_kind, read_run_json
 from ..search.results import to_frame
-from .calibration import calibration_lines, fidelity, published_table
+from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .load import AnalysisError
 from .published import published_top1
 from .report import analyze
@@ -31,12 +31,23 @@ def complete_rows(path: Path) -> pd.DataFrame:
     """Complete rows of a study; from rows.jsonl while the study is still running."""
     table, live = Path(path) / "trials.parquet", Path(path) / "rows.jsonl"
     if live.is_file() and (not table.is_file() or live.stat().st_mtime > table.stat().st_mtime):
-        df = to_frame(json.loads(line) for line in live.read_text().splitlines() if line.strip())
+        df = to_frame(_readable(live.read_text().splitlines()))
     elif table.is_file():
         df = pd.read_parquet(table)
     else:
         raise AnalysisError(f"{path}: no trials.parquet yet; run the study first")
     return df[df["status"] == "complete"].copy()
+
+
+def _readable(lines: list[str]) -> list[dict]:
+    """Rows of a study's rows.jsonl; a line torn by a running or killed study is skipped."""
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
 
 
 def variant_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -317,8 +328,8 @@ def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path,
     lines += calibration_lines(df, table, published, protocols)
     files.append(out / "report.md")
     files[-1].write_text("\n".join(lines) + "\n")
-    best = max((f for f in table if f.kind == "trained"), key=lambda f: f.kendall, default=None)
-    line = f"{len(table)} protocols over {table[0].n} published models"
+    best = reference_protocol(table)
+    line = f"{len(table)} protocols over up to {max(f.n for f in table)} published models"
     if best:
         line += f"; best trained: {best.protocol} (Kendall tau {best.kendall:.3f})"
     if madds_tau is not None:

@@ -123,10 +123,14 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> li
         costs = [f.cpu_min for f in table if f.kind == "trained" and np.isfinite(f.cpu_min)]
         floor = min(costs) / 4 if costs else 0.1
         for f in table:
-            x = f.cpu_min if f.kind == "trained" and np.isfinite(f.cpu_min) else floor
+            if f.kind == "trained" and not np.isfinite(f.cpu_min):
+                continue  # its 151M-class model has not run yet: no cost to place it at
+            x = f.cpu_min if f.kind == "trained" else floor
             color = MF_COLOR if f.kind == "trained" else PALETTE[2]
             lo, hi = f.kendall_ci
-            ax.errorbar([x], [f.kendall], yerr=[[f.kendall - lo], [hi - f.kendall]], fmt="o", color=color,
+            # a percentile interval need not hold its estimate: clip the bars at the point
+            err = [[max(0.0, f.kendall - lo)], [max(0.0, hi - f.kendall)]] if np.isfinite(lo) else None
+            ax.errorbar([x], [f.kendall], yerr=err, fmt="o", color=color,
                         capsize=3, ms=6)
             ax.annotate(f.protocol, (x, f.kendall), xytext=(6, 4), textcoords="offset points", fontsize=9,
                         path_effects=HALO)

@@ -48,7 +48,8 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
         else:
             log(f"baseline {i}/{len(cfgs)} {name}: training ...")
             r = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
-                            device=settings.resolved_device(), threads=settings.worker_threads * settings.workers)
+                            device=settings.resolved_device(), threads=settings.worker_threads * settings.workers,
+                            log=lambda line, n=name: log(f"  baseline {n}: {line}"))
             row = row_from_proxy(r, **identity(name, settings.name, "baseline", cfg, settings.seed, settings.dataset,
                                                settings.protocol, variant=cfg.variant, width_mult=cfg.width_mult,
                                                resolution=cfg.resolution))

@@ -52,14 +52,15 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
                 continue
             cfg = config_from_dict(json.loads(row["config"]))
             r = train_proxy(cfg, load_data(settings), settings.protocol, seed=seed,
-                            device=settings.resolved_device(), threads=settings.worker_threads * settings.workers)
+                            device=settings.resolved_device(), threads=settings.worker_threads * settings.workers,
+                            log=lambda line, k=key: log(f"  confirm trial {k[0]} seed {k[1]}: {line}"))
             out = row_from_proxy(r, **identity(f"{key[0]}/seed{seed}", settings.name, "confirm", cfg, seed,
                                                settings.dataset, settings.protocol, confirms=key[0]))
             sink.write(json.dumps(out) + "\n")
             sink.flush()
             done[key] = out
-            log(f"[confirm {i}/{len(jobs)}] trial {key[0]} seed {seed}: top1 {r.final_top1}")
-    rows = list(done.values())
+            log(f"[confirm {i}/{len(jobs)}] trial {key[0]} seed {seed}: {r.status}, top1 {r.final_top1}")
+    rows = [done[(str(r["trial_id"]), s)] for r, s in jobs if (str(r["trial_id"]), s) in done]
     write_table(to_frame(rows), settings.run_dir, "confirm")
     return summarize_seeds(top, rows)
 
@@ -69,12 +70,14 @@ def summarize_seeds(top: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     out = []
     for _, t in top.iterrows():
         tid = str(t["trial_id"])
-        extra = [(r["seed"], r["final_top1"]) for r in rows if r["confirms"] == tid and r["final_top1"] is not None]
+        # complete trainings only: a diverged seed's early top-1 is not a result
+        extra = [(r["seed"], r["final_top1"]) for r in rows if r["confirms"] == tid and r["status"] == "complete"]
         values = [float(t["final_top1"])] + [float(v) for _, v in sorted(extra)]
         s = pd.Series(values)
         out.append({"trial_id": tid, "top1_mean": float(s.mean()), "top1_std": float(s.std(ddof=1)) if len(s) > 1
                     else 0.0, "seeds": [int(t["seed"])] + [int(k) for k, _ in sorted(extra)], "top1": values,
-                    "flops": int(t["flops"])})
+                    "flops": int(t["flops"]), "failed": sum(1 for r in rows if r["confirms"] == tid
+                                                            and r["status"] != "complete")})
     table = pd.DataFrame(out)
     return table.sort_values(["top1_mean", "flops"], ascending=[False, True]).reset_index(drop=True)
 

@@ -19,13 +19,14 @@ import torch
 
 from spaces import MobileFormerSpace
 
+from ..common import format_madds, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..train import train_proxy
 from .results import identity, make_row, row_from_proxy
 from .settings import SearchSettings
 
-TRAINED = "trained.jsonl"   # every trained row of this run, keyed by architecture: the reuse index
+TRAINED = "trained.jsonl"   # complete and failed rows of this run, keyed by architecture: the reuse index
 
 
 def make_space(settings: SearchSettings) -> MobileFormerSpace:
@@ -79,7 +80,7 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
     if flops > settings.budget:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
-                        error=f"{flops / 1e6:.1f}M MAdds over the {settings.budget / 1e6:.1f}M budget", **common)
+                        error=f"{format_madds(flops)} MAdds over the {format_madds(settings.budget)} budget", **common)
     earlier = _trained_before(settings.run_dir, cfg.to_dict())
     if earlier is not None:
         if log:
@@ -93,7 +94,8 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
     except (RuntimeError, ValueError, MemoryError, torch.cuda.OutOfMemoryError) as exc:
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
-                        error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500], **common)
+                        error=one_line(f"{type(exc).__name__}: {exc}")[:500], **common)
     row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
-    _remember(settings.run_dir, row)   # complete, pruned or failed: each is this protocol's answer
+    if row["status"] != "pruned":  # pruning depends on the other trials of the moment: not an answer
+        _remember(settings.run_dir, row)
     return row

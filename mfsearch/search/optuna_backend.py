@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..common import UsageError
+from ..common import UsageError, one_line
 from ..flops import estimate_flops
 from ..train import TrialPruned
 from .evaluate import evaluate_params, make_space
@@ -37,7 +37,7 @@ def make_storage(settings: SearchSettings):
         try:
             return optuna.storages.RDBStorage(settings.storage)
         except Exception as exc:  # connection refused, unknown driver, bad URL ...
-            raise UsageError(f"--storage {settings.storage}: {' '.join(str(exc).split())[:200]}") from None
+            raise UsageError(f"--storage {settings.storage}: {one_line(exc)[:200]}") from None
     from optuna.storages.journal import JournalFileBackend
     backend = JournalFileBackend(str((settings.run_dir / "study.journal").resolve()))
     return optuna.storages.JournalStorage(backend)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..common import one_line
 from ..flops import estimate_flops
 from .evaluate import evaluate_params, make_space
 from .optuna_backend import CONSTRAINT, make_sampler, sampler_seed
@@ -90,7 +91,7 @@ def _row_from_result(result, settings: SearchSettings, space) -> dict | None:
     params = space.normalize(config)
     cfg = space.decode(params)
     status = "pruned" if metrics.get("epoch") else "failed"
-    error = None if status == "pruned" else " ".join(str(result.error).split())[:500] if result.error else "no result"
+    error = None if status == "pruned" else one_line(str(result.error))[:500] if result.error else "no result"
     history = result.metrics_dataframe
     top1 = [float(v) for v in history["top1"]] if history is not None and "top1" in history else []
     return make_row(status=status, flops=estimate_flops(cfg), top1_per_epoch=top1,

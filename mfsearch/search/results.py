@@ -59,7 +59,7 @@ def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=BASE_COLUMNS)
     extra = [c for c in df.columns if c not in BASE_COLUMNS]
-    df = df[BASE_COLUMNS[:5] + extra + BASE_COLUMNS[5:]]
+    df = df.reindex(columns=BASE_COLUMNS[:5] + extra + BASE_COLUMNS[5:])  # rows from before a column existed
     for col in ("flops", "params", "proxy_resolution", "epochs_done", "seed"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     for col in ("final_top1", "best_top1", "score", "wall_time", "train_time", "images_per_s"):

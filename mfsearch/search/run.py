@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..common import UsageError, format_madds
-from ..runfolder import environment, read_run_json, write_run_json
+from ..runfolder import RUN_JSON, environment, read_run_json, write_run_json
 from .baselines import run_baselines
 from .confirm import confirm_top
 from .evaluate import load_data, make_space
@@ -34,7 +34,7 @@ def check_output(settings: SearchSettings) -> bool:
         raise UsageError(f"cannot write to output folder {out} ({exc.strerror}); pass a writable --out") from None
     if not settings.run_dir.exists():
         return False
-    if not (settings.run_dir / "run.json").is_file():
+    if not (settings.run_dir / RUN_JSON).is_file():
         if any(settings.run_dir.iterdir()):
             raise UsageError(f"{settings.run_dir} exists and is not a search run; pass another --name or --out")
         return False
@@ -130,7 +130,8 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     rows = run_backend(settings, deadline, progress)
     df = to_frame(rows)
     write_table(df, settings.run_dir, "trials")
-    confirmed = confirm_top(settings, df)
+    late = deadline is not None and time.time() >= deadline
+    confirmed = None if late else confirm_top(settings, df)   # --timeout stops confirmation too
     best = best_row(df, confirmed)
     if best is not None:
         write_best(settings.run_dir, best, confirmed)

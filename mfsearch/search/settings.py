@@ -13,12 +13,15 @@ from ..train import ProxyProtocol
 
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
-# settings that define what a run measures: a resumed run must keep them
+CONFIRM_TOP, CONFIRM_SEEDS = 3, 2
+
+
 def default_protocol() -> ProxyProtocol:
     """The protocol search.py uses unless told otherwise."""
     return ProxyProtocol(epochs=3, data_fraction=0.5, test_fraction=0.25)
 
 
+# settings that define what a run measures: a resumed run must keep them
 IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed")
 
 
@@ -44,8 +47,8 @@ class SearchSettings:
     storage: str | None = None         # Optuna storage URL; default: a journal file in the run folder
     address: str | None = None         # Ray cluster to join
     baselines: bool = True
-    confirm_top: int = 3               # retrain the best K complete trials with more seeds (0: off)
-    confirm_seeds: int = 2             # extra seeds per confirmed trial
+    confirm_top: int = CONFIRM_TOP     # retrain the best K complete trials with more seeds (0: off)
+    confirm_seeds: int = CONFIRM_SEEDS  # extra seeds per confirmed trial
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
