@@ -22,6 +22,7 @@ from scipy import stats
 
 from .load import AnalysisError
 from .published import published_top1
+from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
 
 COST_MODEL = "mobile_former_151m"      # the "151M-class" model whose CPU time is the cost column
 # families whose registered sizes are ordered, with the order they must come out in
@@ -72,25 +73,6 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     return float((rxy - rxz * ryz) / denom) if denom > 1e-9 else float("nan")
 
 
-def _bootstrap(stat, n: int, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile 95% interval of stat(idx) over resampled model indices."""
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        if len(set(idx)) >= 3:
-            vals.append(stat(idx))
-    vals = np.asarray(vals, float)
-    vals = vals[np.isfinite(vals)]
-    if len(vals) == 0:
-        return float("nan"), float("nan")
-    return tuple(float(q) for q in np.percentile(vals, [2.5, 97.5]))
-
-
-def _tau(a: np.ndarray, b: np.ndarray) -> float:
-    return float(stats.kendalltau(a, b).statistic)
-
-
 def monotonicity(mean: pd.Series) -> float:
     """Share of same-family pairs (smaller, larger) with the larger ranked higher; ties count half."""
     right = total = 0.0
@@ -113,29 +95,6 @@ def seed_stability(per_seed: pd.DataFrame) -> float:
     return float(np.mean(rhos)) if rhos else float("nan")
 
 
-def power_exponent(flops: np.ndarray, top1: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """b of error(%) = a * MAdds^b with its 95% interval."""
-    if len(flops) < 3:
-        return float("nan"), (float("nan"), float("nan"))
-    fit = stats.linregress(np.log(flops), np.log(100.0 - top1))
-    half = stats.t.ppf(0.975, len(flops) - 2) * fit.stderr
-    return float(fit.slope), (float(fit.slope - half), float(fit.slope + half))
-
-
-def matched(models: pd.DataFrame, max_ratio: float = 1.25) -> list[tuple[str, str]]:
-    """(Mobile-Former, MobileNetV3) pairs: each published MobileNetV3 and the published
-    Mobile-Former nearest in MAdds, within `max_ratio`."""
-    mf = models[models["family"] == "mobile_former"]
-    out = []
-    for m in models[models["family"] == "mobilenet_v3"].itertuples():
-        if mf.empty:
-            break
-        gap = np.abs(np.log(mf["flops"].to_numpy(float) / m.flops))
-        if np.exp(gap.min()) <= max_ratio:
-            out.append((mf.index[int(np.argmin(gap))], m.Index))
-    return out
-
-
 def models_table(df: pd.DataFrame, published: dict[str, float]) -> pd.DataFrame:
     """One row per variant: family, MAdds, published top-1 (NaN when none)."""
     first = df.groupby("variant").first()
@@ -153,7 +112,8 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
     known = models.dropna(subset=["published"])
     if len(known) < 3:
         raise AnalysisError("calibration needs at least 3 variants with a published top-1")
-    pairs = matched(known)
+    pairs = nearest_pairs(known.loc[known["family"] == "mobile_former", "flops"],
+                          known.loc[known["family"] == "mobilenet_v3", "flops"])
     out = []
     for proto in dict.fromkeys(df["protocol_name"]):
         if proto not in per.columns.get_level_values(0):
@@ -167,19 +127,20 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         rows = df[df["protocol_name"] == proto]
         trained = bool(rows["final_top1"].notna().any())
         presets = k[k["family"] == "mobile_former"]
-        exp, exp_ci = (power_exponent(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
-                       if trained else (float("nan"), (float("nan"), float("nan"))))
+        _, exp, exp_ci = (power_fit(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
+                          if trained else (None, float("nan"), (float("nan"), float("nan"))))
         cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]
+        def boot(stat, n=len(x)):
+            return bootstrap_interval(stat, n, n_boot, seed)
         scored = [(a, b) for a, b in pairs if np.isfinite(mean.get(a, np.nan)) and np.isfinite(mean.get(b, np.nan))]
         out.append(Fidelity(
             protocol=proto, kind="trained" if trained else "zero-cost", n=len(k),
-            kendall=_tau(x, y), kendall_ci=_bootstrap(lambda i, x=x, y=y: _tau(x[i], y[i]), len(x), n_boot, seed),
-            spearman=float(stats.spearmanr(x, y).statistic),
-            spearman_ci=_bootstrap(lambda i, x=x, y=y: stats.spearmanr(x[i], y[i]).statistic, len(x), n_boot, seed),
+            kendall=kendall(x, y), kendall_ci=boot(lambda i, x=x, y=y: kendall(x[i], y[i])),
+            spearman=spearman(x, y), spearman_ci=boot(lambda i, x=x, y=y: spearman(x[i], y[i])),
             partial=(partial := partial_spearman(x, y, z)),
-            partial_ci=_bootstrap(lambda i, x=x, y=y, z=z: partial_spearman(x[i], y[i], z[i]), len(x), n_boot, seed)
+            partial_ci=boot(lambda i, x=x, y=y, z=z: partial_spearman(x[i], y[i], z[i]))
             if np.isfinite(partial) else (float("nan"), float("nan")),
-            presets_kendall=_tau(presets["m"].to_numpy(float), presets["published"].to_numpy(float))
+            presets_kendall=kendall(presets["m"].to_numpy(float), presets["published"].to_numpy(float))
             if len(presets) >= 3 else float("nan"),
             pairs_right=sum(1 for a, b in scored if
                             np.sign(mean[a] - mean[b]) == np.sign(known.at[a, "published"] - known.at[b, "published"])),
@@ -204,8 +165,8 @@ def paired_tau_difference(df: pd.DataFrame, published: dict[str, float], a: str,
     known = models_table(df, published).dropna(subset=["published"])
     k = known.join(per[a].mean(axis=1).rename("a")).join(per[b].mean(axis=1).rename("b")).dropna()
     xa, xb, y = (k[c].to_numpy(float) for c in ("a", "b", "published"))
-    diff = _tau(xa, y) - _tau(xb, y)
-    return diff, _bootstrap(lambda i: _tau(xa[i], y[i]) - _tau(xb[i], y[i]), len(y), n_boot, seed)
+    diff = kendall(xa, y) - kendall(xb, y)
+    return diff, bootstrap_interval(lambda i: kendall(xa[i], y[i]) - kendall(xb[i], y[i]), len(y), n_boot, seed)
 
 
 def published_table(variants: list[str], configs: dict[str, str]) -> dict[str, float]:

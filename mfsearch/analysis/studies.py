@@ -20,6 +20,7 @@ from .load import AnalysisError
 from .published import published_top1
 from .report import analyze
 from .report import headline as search_headline
+from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
 
 
@@ -81,11 +82,8 @@ def power_law(table: pd.DataFrame, family: str) -> PowerLaw | None:
     rows = table[table["family"] == family]
     if len(rows) < 3 or rows["flops"].max() < 2 * rows["flops"].min():
         return None  # a scaling law needs a spread of sizes, not ablations of one model
-    x, y = np.log(rows["flops"].astype(float)), np.log(100.0 - rows["top1_mean"])
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.975, len(rows) - 2) * fit.stderr
-    return PowerLaw(family, float(np.exp(fit.intercept)), float(fit.slope), float(fit.slope - half),
-                    float(fit.slope + half), len(rows))
+    a, b, (low, high) = power_fit(rows["flops"].to_numpy(float), rows["top1_mean"].to_numpy(float))
+    return PowerLaw(family, a, b, low, high, len(rows))
 
 
 @dataclass
@@ -107,17 +105,9 @@ def rank_agreement(table: pd.DataFrame, a: str, b: str, n_boot: int = 2000, seed
 
 def rank_correlations(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> RankAgreement:
     """Kendall tau and Spearman rho of paired scores, with percentile bootstrap intervals."""
-    rng = np.random.default_rng(seed)
-    ks, ss = [], []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(x), len(x))
-        if len(set(idx)) < 3:
-            continue
-        ks.append(stats.kendalltau(x[idx], y[idx]).statistic)
-        ss.append(stats.spearmanr(x[idx], y[idx]).statistic)
-    ci = lambda v: tuple(float(q) for q in np.nanpercentile(v, [2.5, 97.5]))  # noqa: E731
-    return RankAgreement(float(stats.kendalltau(x, y).statistic), ci(ks), float(stats.spearmanr(x, y).statistic),
-                         ci(ss), len(x))
+    return RankAgreement(kendall(x, y), bootstrap_interval(lambda i: kendall(x[i], y[i]), len(x), n_boot, seed),
+                         spearman(x, y), bootstrap_interval(lambda i: spearman(x[i], y[i]), len(x), n_boot, seed),
+                         len(x))
 
 
 @dataclass
@@ -175,19 +165,15 @@ def matched_pairs(df: pd.DataFrame, max_ratio: float = 1.25) -> pd.DataFrame:
     t = variant_table(first)
     t["published"] = _published_column(first, t)
     t = t.dropna(subset=["published"])
-    mf, mn = t[t["family"] == "mobile_former"], t[t["family"] == "mobilenet_v3"]
+    t = t.set_index("variant")
+    fam = t["family"]
     rows = []
-    for m in mn.itertuples():
-        if mf.empty:
-            break
-        ratio = np.abs(np.log(mf["flops"].to_numpy(float) / m.flops))
-        if np.exp(ratio.min()) > max_ratio:
-            continue
-        f = mf.iloc[int(np.argmin(ratio))]
-        d = next(x for x in differences(first[first["variant"].isin([f["variant"], m.variant])], m.variant))
-        d.paper = f["published"] - m.published
-        rows.append({"mobile_former": f["variant"], "mf_flops": f["flops"], "mobilenet_v3": m.variant,
-                     "mn_flops": m.flops, "proxy_delta": d.delta, "low": d.low, "high": d.high,
+    for f, m in nearest_pairs(t.loc[fam == "mobile_former", "flops"], t.loc[fam == "mobilenet_v3", "flops"],
+                              max_ratio):
+        d = next(x for x in differences(first[first["variant"].isin([f, m])], m))
+        d.paper = t.at[f, "published"] - t.at[m, "published"]
+        rows.append({"mobile_former": f, "mf_flops": t.at[f, "flops"], "mobilenet_v3": m,
+                     "mn_flops": t.at[m, "flops"], "proxy_delta": d.delta, "low": d.low, "high": d.high,
                      "published_delta": d.paper, "verdict": d.verdict})
     return pd.DataFrame(rows)
 
