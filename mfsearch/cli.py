@@ -19,7 +19,7 @@ from .search.settings import CONFIRM_SEEDS, CONFIRM_TOP, SearchSettings, default
 from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
 EXAMPLES = """examples:
-  python search.py --budget 150M                      built-in dataset, ~10 min on 2 cores
+  python search.py --budget 150M                      built-in dataset, default protocol
   python search.py --budget 300M --dataset cifar10 --data-root ../shared/data/cifar10 --trials 40
   python search.py --budget 0.15G --objective pareto --backend ray --workers 2
   python search.py --budget 150M --name my-run        rerun the same command to resume 'my-run'
