@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from .load import AnalysisError
+from .markdown import interval, num, table
 from .published import published_top1
 from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
 
@@ -179,56 +180,44 @@ def published_table(variants: list[str], configs: dict[str, str]) -> dict[str, f
     return out
 
 
-def _ci(v: tuple[float, float], fmt: str = "+.2f") -> str:
-    return "n/a" if not np.all(np.isfinite(v)) else f"[{format(v[0], fmt)}, {format(v[1], fmt)}]"
-
-
-def _num(v: float, fmt: str = ".2f") -> str:
-    return "n/a" if v is None or not np.isfinite(v) else format(v, fmt)
-
-
-def calibration_lines(df: pd.DataFrame, table: list[Fidelity], published: dict[str, float],
+def calibration_lines(df: pd.DataFrame, fid: list[Fidelity], published: dict[str, float],
                       protocols: dict[str, dict]) -> list[str]:
     """The report's calibration sections (markdown lines)."""
     lines = ["## Calibration table", "",
-             f"Against the published ImageNet top-1 of up to {max(f.n for f in table)} models (*n*: how many "
+             f"Against the published ImageNet top-1 of up to {max(f.n for f in fid)} models (*n*: how many "
              "this protocol has ranked so far); intervals are 95% bootstrap "
              "intervals over models. *partial*: Spearman with log MAdds held fixed. *pairs*: matched "
              "Mobile-Former/MobileNetV3 pairs ordered as published. *presets*: Kendall tau of the 7 "
              "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
              "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
-             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model.", "",
-             "| protocol | kind | n | Kendall tau | 95% | Spearman rho | 95% | partial | 95% | presets tau | pairs "
-             "| monotone | stability | seeds | MF exponent | 95% | CPU min |",
-             "|" + "---|" * 17]
-    for f in table:
-        lines.append(
-            f"| {f.protocol} | {f.kind} | {f.n} | {f.kendall:.3f} | {_ci(f.kendall_ci)} | {f.spearman:.3f} | "
-            f"{_ci(f.spearman_ci)} | {_num(f.partial, '.3f')} | {_ci(f.partial_ci)} | {_num(f.presets_kendall, '.3f')} "
-            f"| {f.pairs_right}/{f.pairs} | {_num(f.monotone)} | {_num(f.seed_stability)} | {f.seeds} | "
-            f"{_num(f.mf_exponent, '.3f')} | {_ci(f.mf_exponent_ci, '.3f')} | {_num(f.cpu_min)} |")
-    best = reference_protocol(table)
+             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model.", ""]
+    lines += table(["protocol", "kind", "n", "Kendall tau", "95%", "Spearman rho", "95%", "partial", "95%",
+                    "presets tau", "pairs", "monotone", "stability", "seeds", "MF exponent", "95%", "CPU min"],
+                   [[f.protocol, f.kind, f.n, f"{f.kendall:.3f}", interval(f.kendall_ci), f"{f.spearman:.3f}",
+                     interval(f.spearman_ci), num(f.partial, ".3f"), interval(f.partial_ci),
+                     num(f.presets_kendall, ".3f"), f"{f.pairs_right}/{f.pairs}", num(f.monotone),
+                     num(f.seed_stability), f.seeds, num(f.mf_exponent, ".3f"), interval(f.mf_exponent_ci, ".3f"),
+                     num(f.cpu_min)] for f in fid])
+    best = reference_protocol(fid)
     if best:
         lines += ["", f"## Paired comparison with the best trained protocol ({best.protocol})", "",
                   "tau(protocol) − tau(best) against published top-1, paired bootstrap over the same models: "
-                  "an interval that holds 0 means the two cannot be told apart on these models.", "",
-                  "| protocol | Δ tau | 95% | CPU min |", "|---|---|---|---|"]
-        for f in table:
-            if f.protocol == best.protocol or f.n < best.n:
-                continue
-            d, ci = paired_tau_difference(df, published, f.protocol, best.protocol)
-            lines.append(f"| {f.protocol} | {d:+.3f} | {_ci(ci, '+.3f')} | {_num(f.cpu_min)} |")
-    varying = [k for k in next(iter(protocols.values())) if len({str(p.get(k)) for p in protocols.values()}) > 1]
-    common = {k: v for k, v in next(iter(protocols.values())).items() if k not in varying}
-    lines += ["", "## Protocols", "", "All protocols: " + ", ".join(f"{k} {v}" for k, v in common.items()) + ".", "",
-              "| protocol | " + " | ".join(varying) + " |", "|" + "---|" * (len(varying) + 1)]
-    for name, p in protocols.items():
-        lines.append(f"| {name} | " + " | ".join(str(p.get(k)) for k in varying) + " |")
+                  "an interval that holds 0 means the two cannot be told apart on these models.", ""]
+        rows = []
+        for f in fid:
+            if f.protocol != best.protocol and f.n == best.n:
+                d, ci = paired_tau_difference(df, published, f.protocol, best.protocol)
+                rows.append([f.protocol, f"{d:+.3f}", interval(ci, "+.3f"), num(f.cpu_min)])
+        lines += table(["protocol", "Δ tau", "95%", "CPU min"], rows)
+    first = next(iter(protocols.values()))
+    varying = [k for k in first if len({str(p.get(k)) for p in protocols.values()}) > 1]
+    common = ", ".join(f"{k} {v}" for k, v in first.items() if k not in varying)
+    lines += ["", "## Protocols", "", f"All protocols: {common}.", ""]
+    lines += table(["protocol", *varying], [[name, *(str(p.get(k)) for k in varying)] for name, p in protocols.items()])
     lines += ["", "## Mean score per variant and protocol", ""]
     mean = scores(df).T.groupby(level=0, sort=False).mean().T.reindex(list(dict.fromkeys(df["variant"])))
     cols = [p for p in protocols if p in mean.columns]
-    lines += ["| variant | published | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
-    for v in mean.index:
-        lines.append(f"| {v} | {_num(published.get(v, np.nan), '.1f')} | " +
-                     " | ".join(_num(mean.at[v, c], ".4g") for c in cols) + " |")
+    lines += table(["variant", "published", *cols],
+                   [[v, num(published.get(v, np.nan), ".1f"), *(num(mean.at[v, c], ".4g") for c in cols)]
+                    for v in mean.index])
     return lines

@@ -14,6 +14,7 @@ import pandas as pd
 from ..common import format_madds
 from .figures import protocol_text, reference_text, write_figures
 from .load import AnalysisError, RunSet, latest_run, load_runs
+from .markdown import num, table
 from .pareto import bucket_edges, compare_fronts, hypervolume, pareto_front
 
 CAPTIONS = {
@@ -90,15 +91,6 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in ("complete", "pruned", "infeasible", "failed") if counts.get(s))
 
 
-def _num(v: float, fmt: str, missing: str = "n/a") -> str:
-    return missing if v is None or not np.isfinite(v) else format(v, fmt)
-
-
-def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
-        ["| " + " | ".join(r) + " |" for r in rows]
-
-
 def _box_share(hv: float, reference: tuple[float, float]) -> float:
     """Hypervolume as a share of the box [0, x_ref] x [y_ref, 100 %]: comparable across budgets."""
     return 100.0 * hv / (reference[0] * (100.0 - reference[1]))
@@ -136,22 +128,22 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
     head = []
     if not s.front.empty:
         b = s.front.iloc[-1]
-        head.append([f"best Mobile-Former ({b['summary']})", f"{b['flops'] / 1e6:.1f}", _num(b["params"] / 1e6, ".2f"),
+        head.append([f"best Mobile-Former ({b['summary']})", f"{b['flops'] / 1e6:.1f}", num(b["params"] / 1e6, ".2f"),
                      f"{b['final_top1']:.2f}"])
     if not s.baseline_front.empty:
         b = s.baseline_front.iloc[-1]
-        head.append([f"best MobileNetV3 ({b['summary']})", f"{b['flops'] / 1e6:.1f}", _num(b["params"] / 1e6, ".2f"),
+        head.append([f"best MobileNetV3 ({b['summary']})", f"{b['flops'] / 1e6:.1f}", num(b["params"] / 1e6, ".2f"),
                      f"{b['final_top1']:.2f}"])
-    lines += _table(["model", "MAdds (M)", "params (M)", "proxy top-1 (%)"], head) if head else \
+    lines += table(["model", "MAdds (M)", "params (M)", "proxy top-1 (%)"], head) if head else \
         ["No complete model to report."]
     lines += _confirmed_lines(rs)
     lines += ["", "## Hypervolume", ""]
-    hv_rows = [["Mobile-Former", _num(s.hypervolume / 1e6, ".1f"), _num(_box_share(s.hypervolume, s.reference), ".2f"),
+    hv_rows = [["Mobile-Former", num(s.hypervolume / 1e6, ".1f"), num(_box_share(s.hypervolume, s.reference), ".2f"),
                 str(len(s.front)), ref]]
     if s.baseline_hypervolume is not None:
-        hv_rows.append(["MobileNetV3", _num(s.baseline_hypervolume / 1e6, ".1f"),
-                        _num(_box_share(s.baseline_hypervolume, s.reference), ".2f"), str(len(s.baseline_front)), ref])
-    lines += _table(["front", "hypervolume (M x %)", "share of box (%)", "points", "reference"], hv_rows)
+        hv_rows.append(["MobileNetV3", num(s.baseline_hypervolume / 1e6, ".1f"),
+                        num(_box_share(s.baseline_hypervolume, s.reference), ".2f"), str(len(s.baseline_front)), ref])
+    lines += table(["front", "hypervolume (M x %)", "share of box (%)", "points", "reference"], hv_rows)
     lines += ["", "## Figures", ""]
     for name, paths in figures.items():
         png = paths[0].relative_to(out_dir).as_posix()
@@ -159,16 +151,16 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
                   ""]
     lines += ["## Mobile-Former Pareto set (proxy, complete trials)", "",
               f"Non-dominated trials, by MAdds; hypervolume {ref}.", ""]
-    lines += _table(["#", "run", "trial", "config", "MAdds (M)", "params (M)", "top-1 (%)"],
+    lines += table(["#", "run", "trial", "config", "MAdds (M)", "params (M)", "top-1 (%)"],
                     [[str(i), r["run"], str(r["trial_id"]), r["summary"], f"{r['flops'] / 1e6:.1f}",
-                      _num(r["params"] / 1e6, ".2f"), f"{r['final_top1']:.2f}"]
+                      num(r["params"] / 1e6, ".2f"), f"{r['final_top1']:.2f}"]
                      for i, (_, r) in enumerate(s.front.iterrows(), 1)]) if not s.front.empty else ["Empty."]
     lines += ["", "## MobileNetV3 baselines (same protocol)", ""]
     base = rs.baselines.sort_values("flops")
     on_front = set(s.baseline_front.index)
-    lines += _table(["model", "MAdds (M)", "params (M)", "top-1 (%)", "status", "on front"],
-                    [[str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", _num(r["params"] / 1e6, ".2f"),
-                      _num(r["final_top1"], ".2f"), r["status"], "yes" if i in on_front else ""]
+    lines += table(["model", "MAdds (M)", "params (M)", "top-1 (%)", "status", "on front"],
+                    [[str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", num(r["params"] / 1e6, ".2f"),
+                      num(r["final_top1"], ".2f"), r["status"], "yes" if i in on_front else ""]
                      for i, r in base.iterrows()]) if not base.empty else ["None in these runs."]
     lines += ["", "## Mobile-Former vs MobileNetV3 per MAdds bucket", ""]
     if s.comparison is None:
@@ -178,11 +170,11 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
                   f"hypervolume {ref}. Gain: the best Mobile-Former in the bucket against the best MobileNetV3 "
                   f"with no more MAdds (n/a: none that small). Saving: the best MobileNetV3 in the bucket against "
                   f"the fewest MAdds at which the Mobile-Former front reaches its top-1 (n/a: never).", ""]
-        lines += _table(["bucket (M)", "best Mobile-Former", "MobileNetV3 at <= its MAdds", "top-1 gain (pp)",
+        lines += table(["bucket (M)", "best Mobile-Former", "MobileNetV3 at <= its MAdds", "top-1 gain (pp)",
                          "best MobileNetV3", "Mobile-Former MAdds to match", "MAdds saving"],
                         [_comparison_row(r) for _, r in s.comparison.iterrows()])
     lines += ["", "## Run settings", ""]
-    lines += _table(["run", "folder", "status", "started", "dataset", "backend", "budget", "seed", "protocol",
+    lines += table(["run", "folder", "status", "started", "dataset", "backend", "budget", "seed", "protocol",
                      "versions", "git"], [_settings_row(r) for r in rs.runs])
     return "\n".join(lines) + "\n"
 
@@ -193,8 +185,8 @@ def _comparison_row(r: pd.Series) -> list[str]:
     saving = "n/a"
     if np.isfinite(r["flops_saving"]):
         saving = f"{r['flops_saving'] / 1e6:+.1f} M ({r['flops_saving_pct']:+.0f} %)"
-    return [f"({r['lo'] / 1e6:g}, {r['hi'] / 1e6:g}]", a, _num(r["b_y_at_a"], ".2f"), _num(r["top1_gain"], "+.2f"),
-            b, _num(r["a_x_at_b"] / 1e6, ".1f"), saving]
+    return [f"({r['lo'] / 1e6:g}, {r['hi'] / 1e6:g}]", a, num(r["b_y_at_a"], ".2f"), num(r["top1_gain"], "+.2f"),
+            b, num(r["a_x_at_b"] / 1e6, ".1f"), saving]
 
 
 def _settings_row(r) -> list[str]:

@@ -17,6 +17,8 @@ from ..runfolder import folder_kind, read_run_json
 from ..search.results import to_frame
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .load import AnalysisError
+from .markdown import num
+from .markdown import table as markdown_table
 from .published import published_top1
 from .report import analyze
 from .report import headline as search_headline
@@ -187,31 +189,28 @@ def _paper_section(df: pd.DataFrame, paper: dict) -> list[str]:
     diffs = differences(df, paper["reference"], deltas)
     lines = ["", f"## Against the paper (differences to {paper['reference']}, top-1 points)", "",
              f"Proxy: mean over seeds minus the reference's mean, Welch 95% interval over seeds. "
-             f"Paper: {paper['metric']}.", "",
-             "| variant | proxy Δ | 95% interval | paper Δ | verdict |", "|---|---|---|---|---|"]
-    for d in diffs:
-        pap = "—" if d.paper is None else f"{d.paper:+.1f}"
-        lines.append(f"| {d.variant} | {d.delta:+.2f} | {_interval(d.low, d.high)} | {pap} | {d.verdict} |")
-    return lines
+             f"Paper: {paper['metric']}.", ""]
+    return lines + markdown_table(["variant", "proxy Δ", "95% interval", "paper Δ", "verdict"],
+                         [[d.variant, f"{d.delta:+.2f}", _interval(d.low, d.high),
+                           "—" if d.paper is None else f"{d.paper:+.1f}", d.verdict] for d in diffs])
 
 
 def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
     """`t`: the first protocol's variant table with its `published` column."""
     known = t.dropna(subset=["published"])
     lines = ["", "## The proxy's comparison next to the published ImageNet one", "", "![comparison](comparison.png)",
-             "", "| variant | MAdds (M) | proxy top-1 (%) | ImageNet top-1, published (%) |", "|---|---|---|---|"]
-    for r in t.itertuples():
-        pub = "—" if np.isnan(r.published) else f"{r.published:.1f}"
-        lines.append(f"| {r.variant} | {r.flops / 1e6:.1f} | {r.top1_mean:.2f} ± {r.top1_std:.2f} | {pub} |")
+             ""]
+    lines += markdown_table(["variant", "MAdds (M)", "proxy top-1 (%)", "ImageNet top-1, published (%)"],
+                   [[r.variant, f"{r.flops / 1e6:.1f}", f"{r.top1_mean:.2f} ± {r.top1_std:.2f}",
+                     num(r.published, ".1f", "—")] for r in t.itertuples()])
     pairs = matched_pairs(df)
     if not pairs.empty:
-        lines += ["", "Matched pairs (the Mobile-Former preset nearest in MAdds to each published MobileNetV3):", "",
-                  "| Mobile-Former | MobileNetV3 | proxy Δ (MF − MNV3) | 95% interval | published Δ | verdict |",
-                  "|---|---|---|---|---|---|"]
-        for r in pairs.itertuples():
-            lines.append(f"| {r.mobile_former} ({r.mf_flops / 1e6:.0f}M) | {r.mobilenet_v3} ({r.mn_flops / 1e6:.0f}M) "
-                         f"| {r.proxy_delta:+.2f} | {_interval(r.low, r.high)} | {r.published_delta:+.1f} "
-                         f"| {r.verdict} |")
+        lines += ["", "Matched pairs (the Mobile-Former preset nearest in MAdds to each published MobileNetV3):", ""]
+        lines += markdown_table(["Mobile-Former", "MobileNetV3", "proxy Δ (MF − MNV3)", "95% interval", "published Δ",
+                        "verdict"],
+                       [[f"{r.mobile_former} ({r.mf_flops / 1e6:.0f}M)", f"{r.mobilenet_v3} ({r.mn_flops / 1e6:.0f}M)",
+                         f"{r.proxy_delta:+.2f}", _interval(r.low, r.high), f"{r.published_delta:+.1f}", r.verdict]
+                        for r in pairs.itertuples()])
     if len(known) >= 3:
         ra = rank_correlations(known["top1_mean"].to_numpy(float), known["published"].to_numpy(float))
         lines += ["", f"Rank agreement of proxy and published top-1 over the {ra.n} models with a published number "
@@ -242,12 +241,10 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
              f"Dataset {df['dataset'].iloc[0]}; protocol(s): " + ", ".join(
                  f"{n}: {json.loads(p)['epochs']} ep on {json.loads(p)['data_fraction']:.0%}"
                  for n, p in df.groupby('protocol_name')['protocol'].first().items())
-             + f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", "",
-             "| protocol | variant | MAdds (M) | params (M) | top-1 mean (%) | std | seeds |",
-             "|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.protocol_name} | {r.variant} | {r.flops / 1e6:.1f} | {r.params / 1e6:.2f} | "
-                     f"{r.top1_mean:.2f} | {r.top1_std:.2f} | {r.seeds} |")
+             + f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", ""]
+    lines += markdown_table(["protocol", "variant", "MAdds (M)", "params (M)", "top-1 mean (%)", "std", "seeds"],
+                            [[r.protocol_name, r.variant, f"{r.flops / 1e6:.1f}", f"{r.params / 1e6:.2f}",
+                              f"{r.top1_mean:.2f}", f"{r.top1_std:.2f}", r.seeds] for r in table.itertuples()])
     headline = f"{len(table)} variant rows from {len(df)} complete trainings"
     first_rows = first_protocol(df)
     first = variant_table(first_rows)
@@ -261,9 +258,9 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     fits = [f for f in (power_law(first, fam) for fam in ("mobile_former", "mobilenet_v3")) if f]
     if fits:
         files += plot_scaling(first, fits, desc, out, "scaling")
-        lines += ["", "## Power-law fits (error = a * MAdds^b, 95% interval of b)", "", "![scaling](scaling.png)", "",
-                  "| family | b | 95% interval | points |", "|---|---|---|---|"]
-        lines += [f"| {f.family} | {f.b:.4f} | [{f.b_low:.4f}, {f.b_high:.4f}] | {f.points} |" for f in fits]
+        lines += ["", "## Power-law fits (error = a * MAdds^b, 95% interval of b)", "", "![scaling](scaling.png)", ""]
+        lines += markdown_table(["family", "b", "95% interval", "points"],
+                                [[f.family, f"{f.b:.4f}", f"[{f.b_low:.4f}, {f.b_high:.4f}]", f.points] for f in fits])
     protocols = list(dict.fromkeys(table["protocol_name"]))
     if len(protocols) == 2:
         ra = rank_agreement(table, protocols[0], protocols[1])
