@@ -136,9 +136,9 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> li
                         path_effects=HALO)
         if reference_tau is not None:
             ax.axhline(reference_tau, color="0.35", ls=(0, (4, 3)), lw=1)
-            ax.annotate(f"ranking by MAdds: tau {reference_tau:.2f}", (0, reference_tau),
-                        xycoords=("axes fraction", "data"), xytext=(4, 4), textcoords="offset points",
-                        fontsize=9, color="0.35")
+            ax.annotate(f"ranking by MAdds: tau {reference_tau:.2f}", (1, reference_tau),
+                        xycoords=("axes fraction", "data"), xytext=(-4, 4), textcoords="offset points",
+                        ha="right", fontsize=9, color="0.35")
         ax.axhline(0, color="0.7", lw=0.8)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
