@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from ..runfolder import folder_kind, read_run_json
-from ..search.results import to_frame
+from ..search.results import read_rows, to_frame
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .load import AnalysisError
 from .markdown import num
@@ -34,23 +34,12 @@ def complete_rows(path: Path) -> pd.DataFrame:
     """Complete rows of a study; from rows.jsonl while the study is still running."""
     table, live = Path(path) / "trials.parquet", Path(path) / "rows.jsonl"
     if live.is_file() and (not table.is_file() or live.stat().st_mtime > table.stat().st_mtime):
-        df = to_frame(_readable(live.read_text().splitlines()))
+        df = to_frame(read_rows(live))
     elif table.is_file():
         df = pd.read_parquet(table)
     else:
         raise AnalysisError(f"{path}: no trials.parquet yet; run the study first")
     return df[df["status"] == "complete"].copy()
-
-
-def _readable(lines: list[str]) -> list[dict]:
-    """Rows of a study's rows.jsonl; a line torn by a running or killed study is skipped."""
-    rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 def variant_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from ..models import config_from_dict
 from ..train import train_proxy
 from .evaluate import load_data
-from .results import identity, row_from_proxy, to_frame, write_table
+from .results import identity, read_rows, row_from_proxy, to_frame, write_table
 from .settings import SearchSettings
 
 ROWS = "confirm.jsonl"
@@ -41,7 +41,7 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
     if top.empty:
         return None
     path = settings.run_dir / ROWS
-    done = {(r["confirms"], r["seed"]): r for r in _read(path)}
+    done = {(r["confirms"], r["seed"]): r for r in read_rows(path)}
     jobs = [(row, s) for _, row in top.iterrows() for s in extra_seeds(settings)]
     log(f"confirming the best {len(top)} trial(s) with {settings.confirm_seeds} more seed(s) each: "
         f"{sum((str(r['trial_id']), s) not in done for r, s in jobs)} trainings")
@@ -81,14 +81,3 @@ def summarize_seeds(top: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(out)
     return table.sort_values(["top1_mean", "flops"], ascending=[False, True]).reset_index(drop=True)
 
-
-def _read(path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # torn by a kill: retrained
-    return rows

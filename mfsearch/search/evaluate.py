@@ -23,7 +23,7 @@ from ..common import format_madds, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..train import train_proxy
-from .results import identity, make_row, row_from_proxy
+from .results import identity, make_row, read_rows, row_from_proxy
 from .settings import SearchSettings
 
 TRAINED = "trained.jsonl"   # complete and failed rows of this run, keyed by architecture: the reuse index
@@ -47,18 +47,8 @@ def load_data(settings: SearchSettings) -> InMemoryData:
 
 def _trained_before(run_dir: Path, config: dict) -> dict | None:
     """A trained row of this run with the same architecture (protocol and seed are the run's)."""
-    path = run_dir / TRAINED
-    if not path.is_file():
-        return None
-    key = json.dumps(config, sort_keys=True)
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a line torn by a kill: that architecture is simply trained again
-        if json.dumps(json.loads(row["config"]), sort_keys=True) == key:
-            return row
-    return None
+    key = json.dumps(config, sort_keys=True)   # rows store their config in this same canonical form
+    return next((row for row in read_rows(run_dir / TRAINED) if row["config"] == key), None)
 
 
 def _remember(run_dir: Path, row: dict) -> None:

@@ -54,6 +54,20 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
     return make_row(**values)
 
 
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows appended one JSON line each (rows.jsonl, trained.jsonl, confirm.jsonl); a line torn
+    by a kill or a writer still at work is skipped, so its row is simply produced again."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
 def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows))
     if df.empty:
