@@ -5,14 +5,16 @@ from .models import (
                      MobileFormer,
                      MobileFormerConfig,
                      MobileNetV3Config,
+                     attention_maps,
                      config_from_dict,
                      create_model,
                      get_config,
                      list_models,
+                     load_checkpoint,
                      preset_config,
 )
 
 __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",
            "MobileFormerConfig", "MobileNetV3Config", "config_from_dict", "create_model", "get_config",
-           "list_models", "preset_config", "__version__"]
+           "list_models", "preset_config", "attention_maps", "load_checkpoint", "__version__"]

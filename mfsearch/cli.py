@@ -12,10 +12,19 @@ import warnings
 from spaces import MobileFormerSpace, SpaceError
 
 from .common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
-from .data import DEFAULT_TEST_SPLIT, DataError
+from .data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
 from .experiments import load_study, run_study
+from .latency import RUNTIMES, parse_latency
 from .search.run import run_search
-from .search.settings import CONFIRM_SEEDS, CONFIRM_TOP, SearchSettings, default_protocol
+from .search.settings import (
+    CONFIRM_SEEDS,
+    CONFIRM_TOP,
+    COSTS,
+    DEFAULT_TRIALS,
+    SAVE_WEIGHTS,
+    SearchSettings,
+    default_protocol,
+)
 from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
 EXAMPLES = """examples:
@@ -37,12 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="optuna", help="optuna (default) or ray")
     p.add_argument("--objective", default="accuracy", help="accuracy: best proxy top-1 under the budget "
                    "(with early stopping); pareto: top-1 vs MAdds front")
-    p.add_argument("--trials", type=int, default=20, help="trials to finish (default 20)")
+    p.add_argument("--latency-budget", help="hard cap on measured latency per image (batch 1), checked before "
+                   "training like the MAdds budget: 12ms, 12 or 0.012s")
+    p.add_argument("--latency-runtime", default="onnxruntime",
+                   help=f"{' or '.join(RUNTIMES)}: what latency is measured in (default onnxruntime)")
+    p.add_argument("--latency-threads", type=int, default=1, help="threads latency is measured with (default 1)")
+    p.add_argument("--cost", default="flops", help=f"{' or '.join(COSTS)}: the cost axis of --objective pareto "
+                   "(default flops; latency measures every candidate)")
+    p.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                   help=f"trials to finish, infeasible proposals included (default {DEFAULT_TRIALS})")
     p.add_argument("--timeout", help="stop starting trials after this wall time: 30m, 2h, 90s")
     p.add_argument("--workers", type=int, default=1, help="concurrent trials (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
-    p.add_argument("--dataset", default="synthetic", help="synthetic (built in, default), shapes (built in), cifar10, "
-                   "cifar100, imagefolder")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)} (default {DEFAULT_DATASET}, "
+                   "built in; synthetic is built in too)")
     p.add_argument("--data-root", help="dataset location (cifar10/100: torchvision's folder or an ImageFolder "
                    "tree; imagefolder: a folder with train/ and val/ or test/, or one folder per class)")
     p.add_argument("--test-split", type=float, default=DEFAULT_TEST_SPLIT,
@@ -70,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"best by the mean (default {CONFIRM_TOP}; 0: off)")
     p.add_argument("--confirm-seeds", type=int, default=CONFIRM_SEEDS,
                    help=f"extra seeds per confirmed trial (default {CONFIRM_SEEDS})")
+    p.add_argument("--save-weights", help=f"{' | '.join(SAVE_WEIGHTS)}: keep the trained weights of the best "
+                   "complete trial as best.pt (search default), of every complete trial (weights/; a study: one per "
+                   "variant, seed and protocol), or none (study default); load with mfsearch.load_checkpoint")
     p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="run name (default: budget and time); reuse a name to resume that run")
@@ -105,7 +125,9 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         test_split=args.test_split,
         protocol=protocol, space=space, space_file=space_file, seed=args.seed, name=name, out=args.out,
         device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines,
-        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
+        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds, save_weights=args.save_weights or "best",
+        latency_budget=parse_latency(args.latency_budget), latency_runtime=args.latency_runtime,
+        latency_threads=args.latency_threads, cost=args.cost)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         if args.experiment:
-            run_study(load_study(args.experiment, args.size), out=args.out)
+            if args.save_weights not in (None, "all", "none"):
+                raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
+            run_study(load_study(args.experiment, args.size), out=args.out, save_weights=args.save_weights == "all")
             return 0
         timeout = parse_duration(args.timeout)
         settings = settings_from_args(args)

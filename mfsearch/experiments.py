@@ -26,6 +26,10 @@ File layout (every key can be overridden per size under `sizes:`):
     seeds: [0, 1, 2]
     dataset: cifar10
     data_root: ../shared/data/cifar10
+    datasets: {shapes: {seeds: [0, 1]}, cifar10: {root: ../shared/data/cifar10, seeds: [0]}}
+                                      # instead of dataset/data_root: the same variants on several
+                                      # datasets (seeds per dataset, default `seeds`); analyze.py then
+                                      # reports how far the datasets' rankings agree
     protocols: {default: {epochs: 3, data_fraction: 0.2}}
     sizes: {smoke: {...}, full: {...}}
 """
@@ -44,8 +48,9 @@ import yaml
 from spaces import MobileFormerSpace, fit_to_budget
 
 from .common import UsageError, one_line, parse_budget
-from .data import load_dataset
+from .data import DATASETS, DEFAULT_DATASET, load_dataset
 from .models import MobileFormerConfig, get_config
+from .models.checkpoint import save_checkpoint
 from .runfolder import RUN_JSON, environment, read_run_json, write_run_json
 from .search.results import identity, row_from_proxy, to_frame, write_table
 from .search.run import earlier_run, run_search
@@ -53,8 +58,8 @@ from .search.settings import SearchSettings
 from .train import ProxyProtocol, train_proxy
 
 KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds",
-        "dataset",
-        "data_root", "protocols", "sizes"}
+        "dataset", "data_root", "datasets", "protocols", "sizes"}
+DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration")
 SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top"}
 
@@ -72,14 +77,20 @@ class BudgetSearches:
         return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seed else "")  # adding seeds keeps seed 0's folder
 
 
+@dataclass(frozen=True)
+class StudyData:
+    """One dataset a study trains on, with the seeds it gets there."""
+    name: str
+    root: str | None
+    seeds: list[int]
+
+
 @dataclass
 class Study:
     name: str
     size: str
     variants: dict[str, Any]                       # variant name -> config
-    seeds: list[int]
-    dataset: str
-    data_root: str | None
+    datasets: list[StudyData]                      # usually one
     protocols: dict[str, ProxyProtocol]
     description: str = ""
     budget: float | None = None
@@ -88,8 +99,21 @@ class Study:
     analysis: str = "standard"
     source: dict = field(default_factory=dict)
 
+    @property
+    def dataset(self) -> str:
+        return self.datasets[0].name
 
-REPLACED_WHOLE = {"variants", "protocols", "sample", "search", "paper"}  # a size's list replaces the study's
+    @property
+    def data_root(self) -> str | None:
+        return self.datasets[0].root
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.datasets[0].seeds
+
+
+# a size's entry for these replaces the study's instead of merging into it
+REPLACED_WHOLE = {"variants", "protocols", "sample", "search", "paper", "datasets"}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -116,9 +140,6 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
     if size not in sizes:
         raise UsageError(f"experiment {path.stem} has no size {size!r}; choose one of {', '.join(sizes) or 'none'}")
     spec = _merge({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
-    root = spec.get("data_root")
-    if root and not Path(root).is_absolute():  # relative to the repository, where the files live
-        root = str((path.resolve().parents[1] / root).resolve())
     budget = parse_budget(str(spec["budget"])) if spec.get("budget") else None
     try:
         protocols = {n: ProxyProtocol(**p) for n, p in (spec.get("protocols") or {"default": {}}).items()}
@@ -128,16 +149,40 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         analysis = str(spec.get("analysis", "standard"))
         if analysis not in ANALYSES:
             raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
+        datasets = _datasets(spec, path.resolve().parents[1])
+        if search and len(datasets) > 1:
+            raise ValueError("a search study runs on one dataset; give `dataset`, not `datasets`")
         scored = [n for n, p in protocols.items() if p.score is not None]
         if scored and (analysis != "calibration" or search):
             raise ValueError(f"zero-cost protocols ({', '.join(scored)}) rank by a score, not top-1: they belong "
                              "in a study with `analysis: calibration`, not in a search or a standard study")
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"experiment {path.stem}: {one_line(exc)}") from None
-    return Study(name=spec.get("study", path.stem), size=size, variants=variants,
-                 seeds=[int(s) for s in spec.get("seeds", [0])], dataset=spec.get("dataset", "synthetic"),
-                 data_root=root, protocols=protocols, description=spec.get("description", ""), budget=budget,
+    return Study(name=spec.get("study", path.stem), size=size, variants=variants, datasets=datasets,
+                 protocols=protocols, description=spec.get("description", ""), budget=budget,
                  search=search, paper=paper, analysis=analysis, source=spec)
+
+
+def _datasets(spec: dict, repo: Path) -> list[StudyData]:
+    """`dataset`/`data_root`/`seeds`, or a `datasets` mapping; roots are relative to the repository."""
+    def absolute(root: str | None) -> str | None:
+        return str((repo / root).resolve()) if root and not Path(root).is_absolute() else root
+
+    seeds = [int(s) for s in spec.get("seeds", [0])]
+    many = spec.get("datasets")
+    if many is None:
+        return [StudyData(str(spec.get("dataset", DEFAULT_DATASET)), absolute(spec.get("data_root")), seeds)]
+    if "dataset" in spec or "data_root" in spec:
+        raise ValueError("give `datasets` or `dataset`/`data_root`, not both")
+    if not isinstance(many, dict) or not many or any(not isinstance(v, dict | None) or set(v or {}) - DATASET_KEYS
+                                                     for v in many.values()):
+        raise ValueError("`datasets` maps a dataset name to {root: PATH, seeds: [..]} (both optional)")
+    unknown = [n for n in many if n not in DATASETS]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {', '.join(map(str, unknown))} in `datasets`; choose from "
+                         f"{', '.join(DATASETS)}")
+    return [StudyData(str(name), absolute((v or {}).get("root")), [int(s) for s in (v or {}).get("seeds", seeds)])
+            for name, v in many.items()]
 
 
 def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches:
@@ -196,11 +241,13 @@ def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
     return out
 
 
-def _key(variant: str, seed: int, protocol: str) -> str:
-    return f"{variant}|{seed}|{protocol}"
+def _key(variant: str, seed: int, protocol: str, dataset: str) -> str:
+    return f"{variant}|{seed}|{protocol}|{dataset}"
 
 
-def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
+def run_study(study: Study, out: str | Path = "runs", log=print, save_weights: bool = False) -> Path:
+    """Train every (dataset, protocol, variant, seed) not done yet; `save_weights` keeps each
+    complete run's weights in weights/VARIANT-seedS-PROTOCOL[-DATASET].pt."""
     run_dir = Path(out) / study.name
     if study.search:
         return _run_searches(study, run_dir, log)
@@ -208,28 +255,38 @@ def run_study(study: Study, out: str | Path = "runs", log=print) -> Path:
     rows_path = run_dir / "rows.jsonl"
     done = _finished_rows(study, rows_path)
     _write_run_json(study, run_dir)
-    data = load_dataset(study.dataset, root=study.data_root, seed=0)
-    jobs = [(v, s, p) for p in study.protocols for v in study.variants for s in study.seeds]
-    log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.seeds)} seeds x "
-        f"{len(study.protocols)} protocols on {study.dataset}; {len(done)} of {len(jobs)} already done")
-    started, trained = time.time(), 0
+    jobs = [(d, v, s, p) for d in study.datasets for p in study.protocols for v in study.variants for s in d.seeds]
+    seeds = " + ".join(f"{len(d.seeds)} seeds on {d.name}" for d in study.datasets)
+    log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.protocols)} protocols x "
+        f"{seeds}; {len(done)} of {len(jobs)} already done")
+    started, trained, loaded = time.time(), 0, {}
     with rows_path.open("a") as sink:
-        for variant, seed, pname in jobs:
-            if _key(variant, seed, pname) in done:
+        for d, variant, seed, pname in jobs:
+            key = _key(variant, seed, pname, d.name)
+            if key in done:
                 continue
+            if d.name not in loaded:  # only datasets with work left are read
+                loaded = {d.name: load_dataset(d.name, root=d.root, seed=0)}
             cfg = study.variants[variant]
-            r = train_proxy(cfg, data, study.protocols[pname], seed=seed,
+            r = train_proxy(cfg, loaded[d.name], study.protocols[pname], seed=seed, keep_weights=save_weights,
                             log=lambda line, v=variant, s=seed, p=pname: log(f"  {v} seed {s} {p}: {line}"))
             row = row_from_proxy(r, **identity(f"{variant}/{seed}/{pname}", study.name, "study", cfg, seed,
-                                               study.dataset, study.protocols[pname], study=study.name,
+                                               d.name, study.protocols[pname], study=study.name,
                                                variant=variant, protocol_name=pname))
+            if r.state_dict is not None:
+                tag = f"-{d.name}" if len(study.datasets) > 1 else ""
+                save_checkpoint(run_dir / "weights" / f"{variant}-seed{seed}-{pname}{tag}.pt", cfg, r.num_classes,
+                                r.state_dict, dataset=d.name, data_root=d.root, data_seed=0,
+                                resolution=r.proxy_resolution, protocol=study.protocols[pname].to_dict(), seed=seed,
+                                study=study.name, variant=variant, final_top1=r.final_top1)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
-            done[_key(variant, seed, pname)] = row
+            done[key] = row
             trained += 1
             left = len(jobs) - len(done)
             eta = f", ETA {dt.timedelta(seconds=round((time.time() - started) / trained * left))}" if left else ""
-            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}: "
+            where = f" on {d.name}" if len(study.datasets) > 1 else ""
+            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}{where}: "
                 f"{'top1' if r.final_top1 is not None else 'score'} {r.score} "
                 f"at {row['flops'] / 1e6:.1f}M ({r.wall_time:.0f} s{eta})")
     write_table(to_frame(done.values()), run_dir, "trials")
@@ -243,18 +300,19 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not rows_path.is_file():
         return done
+    seeds = {d.name: d.seeds for d in study.datasets}
     for n, line in enumerate(rows_path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            key = _key(row["variant"], row["seed"], row["protocol_name"])
+            key = _key(row["variant"], row["seed"], row["protocol_name"], row["dataset"])
         except (ValueError, KeyError):
             raise UsageError(f"{rows_path} line {n} is unreadable; delete that line to retrain it") from None
         cfg, proto = study.variants.get(row["variant"]), study.protocols.get(row["protocol_name"])
-        if cfg is None or proto is None or row["seed"] not in study.seeds:
+        if cfg is None or proto is None or row["seed"] not in seeds.get(row["dataset"], ()):
             continue  # dropped from the file: kept on disk, left out of this study's table
-        stored = ProxyProtocol(**json.loads(row["protocol"])).to_dict()  # older rows lack newer fields
+        stored = ProxyProtocol.from_dict(json.loads(row["protocol"])).to_dict()  # older rows lack newer fields
         if json.loads(row["config"]) != cfg.to_dict() or stored != proto.to_dict():
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")

@@ -37,21 +37,25 @@ class TrialPruned(Exception):
 
 @dataclass(frozen=True)
 class ProxyProtocol:
-    """Everything about the proxy that is not the architecture (results are tagged with it)."""
+    """Everything about the proxy that is not the architecture (results are tagged with it).
 
-    epochs: int = 3
-    data_fraction: float = 0.25
+    The defaults are the calibrated protocol (`default` in experiments/proxy_calibration.yaml,
+    chosen in the README's calibration section): one pass over the data as 2 epochs on a
+    stratified half, half the test split, dropout off, 32 px for a 224-px design."""
+
+    epochs: int = 2
+    data_fraction: float = 0.5
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     warmup_fraction: float = 0.1
     bn_recal_batches: int = 5
-    test_fraction: float = 1.0       # stratified share of the test split used for validation
+    test_fraction: float = 0.5       # stratified share of the test split used for validation
     base_resolution: int | None = None   # px a 224-px design trains at (None: the dataset's stored size)
     min_resolution: int = 16         # no candidate trains below this size
     augment: str = "crop_flip"       # crop_flip (random shift within 1/8 padding + flip) | none
-    regularization: str = "as_shipped"   # as_shipped | off (dropout set to 0: short runs punish it)
+    regularization: str = "off"      # off (dropout and stochastic depth at 0: short runs punish them) | as_shipped
     score: str | None = None         # a zero-cost score instead of training (epochs must be 0)
 
     def __post_init__(self) -> None:
@@ -81,10 +85,19 @@ class ProxyProtocol:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> ProxyProtocol:
+        """A stored protocol; fields it predates take the value that reproduces what it ran
+        (not today's default: dropout was as shipped before `regularization` existed)."""
+        return cls(**{**BEFORE_THE_FIELD, **d})
+
     def resolution_for(self, arch_resolution: int, stored_size: int) -> int:
         return proxy_resolution(arch_resolution, self.base_resolution or stored_size, self.min_resolution)
 
 
+# what a protocol stored before each of these fields existed did
+BEFORE_THE_FIELD = {"base_resolution": None, "min_resolution": 16, "augment": "crop_flip",
+                    "regularization": "as_shipped", "score": None}
 AUGMENTS = ("crop_flip", "none")
 REGULARIZATION = ("as_shipped", "off")
 
@@ -106,6 +119,8 @@ class ProxyResult:
     error: str | None = None
     score: float | None = None        # what ranks the architecture: final top-1, or the zero-cost score
     images_seen: int = 0
+    num_classes: int = 0              # of the dataset: chance is 100 / num_classes %
+    state_dict: dict | None = field(default=None, repr=False)   # trained weights (CPU), when asked for
 
 
 def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
@@ -189,29 +204,30 @@ PROGRESS_EVERY_S = 15.0
 def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyProtocol | None = None,
                 *, resolution: int | None = None, seed: int = 0, device: str = "cpu",
                 threads: int | None = None, on_epoch: Callable[[int, float], None] | None = None,
-                log: Callable[[str], None] | None = None) -> ProxyResult:
+                log: Callable[[str], None] | None = None, keep_weights: bool = False) -> ProxyResult:
     """Train `config` under the proxy protocol (or score it, for a zero-cost protocol).
 
     `resolution` overrides the derived proxy resolution. `on_epoch(epoch, top1)` runs
     after each evaluation and may raise `TrialPruned`. `log` receives a progress line
     every few seconds and one per epoch. A diverging run (non-finite loss) ends as
     'failed' with the reason instead of raising. `threads` applies for this call only.
+    `keep_weights` returns a complete run's trained weights in `result.state_dict`.
     """
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         return _train(get_config(config), data, protocol or ProxyProtocol(), resolution, seed,
-                      torch.device(device), on_epoch, log)
+                      torch.device(device), on_epoch, log, keep_weights)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log) -> ProxyResult:
+def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weights=False) -> ProxyResult:
     start = time.perf_counter()
     res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
-                         proxy_resolution=res)
+                         proxy_resolution=res, num_classes=data.num_classes)
     torch.manual_seed(seed)
     channels_last = dev.type == "cpu"
     model = create_model(cfg, num_classes=data.num_classes).to(dev)
@@ -257,5 +273,7 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log) -> ProxyRe
         result.final_top1, result.best_top1 = result.top1[-1], max(result.top1)
         result.score = result.final_top1
     result.images_per_s = round(result.images_seen / result.train_time, 2) if result.train_time else 0.0
+    if keep_weights and result.status == "complete":
+        result.state_dict = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     result.wall_time = round(time.perf_counter() - start, 3)
     return result

@@ -15,8 +15,9 @@ from mfsearch.analysis.calibration import (
     SIZE_ORDERED,
     fidelity,
     monotonicity,
-    paired_tau_difference,
+    paired_difference,
     partial_spearman,
+    reference_protocol,
     seed_stability,
 )
 from mfsearch.data import InMemoryData, load_dataset, make_loaders
@@ -191,7 +192,7 @@ def _table():
                                        ("madds", float(flops), None)):
                 rows.append(dict(variant=v, family=family, flops=flops, seed=seed, protocol_name=proto,
                                  status="complete", score=score, final_top1=top1,
-                                 wall_time=120.0 if proto == "oracle" else 0.1))
+                                 wall_time=120.0 + 60 * seed if proto == "oracle" else 0.1))
     return pd.DataFrame(rows)
 
 
@@ -205,7 +206,14 @@ def test_fidelity_table_by_hand():
     assert oracle.pairs == 3 and oracle.pairs_right == 3 and reverse.pairs_right == 0
     assert madds.pairs_right == 1   # MAdds cannot separate the families at equal cost
     assert oracle.monotone == 1.0 and reverse.monotone == 0.0 and oracle.seed_stability == pytest.approx(1.0)
-    assert oracle.cpu_min == pytest.approx(2.0) and oracle.presets_kendall == pytest.approx(1.0)
+    assert oracle.cpu_min == pytest.approx(2.0)  # the faster seed: contention only adds time
+    assert oracle.presets_kendall == pytest.approx(1.0)
     assert math.isnan(madds.partial)
-    d, (lo, hi) = paired_tau_difference(_table(), PUBLISHED, "oracle", "reverse", n_boot=200)
+    d, (lo, hi) = paired_difference(_table(), PUBLISHED, "oracle", "reverse", n_boot=200)
     assert d == pytest.approx(2.0) and lo > 0
+    d, (lo, hi) = paired_difference(_table(), PUBLISHED, "oracle", "reverse", "partial", n_boot=200)
+    assert d > 0 and lo > 0 and d == pytest.approx(oracle.partial - reverse.partial)
+    # the reference the others are compared with: the best tau, unless a protocol is named `default`
+    assert reference_protocol(list(table.values())).protocol == "oracle"
+    renamed = _table().replace({"protocol_name": {"reverse": "default"}})
+    assert reference_protocol(fidelity(renamed, PUBLISHED, n_boot=50)).protocol == "default"

@@ -408,7 +408,7 @@ def test_corrupt_cifar_pickle_folder_is_a_data_error(tmp_path):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(DataError, match="synthetic, shapes, cifar10, cifar100, imagefolder"):
+    with pytest.raises(DataError, match="shapes, synthetic, cifar10, cifar100, imagefolder"):
         load_dataset("mnist")
 
 
@@ -429,3 +429,33 @@ def test_shapes_is_balanced_deterministic_and_drawn_per_class():
     assert a.train_x.shape == (200, 3, 32, 32) and a.test_x.shape == (50, 3, 32, 32)
     with pytest.raises(DataError, match="n_train >= 10"):
         make_shapes(5, 0)
+
+
+def test_built_in_data_knows_where_its_objects_are():
+    from mfsearch.data.shapes import make_shapes
+    from mfsearch.data.synthetic import make_synthetic
+    for data in (make_shapes(100, 40, seed=1), make_synthetic(100, 40, seed=1)):
+        m = data.test_masks
+        assert m.shape == (40, 32, 32) and m.dtype == torch.bool
+        share = m.float().mean((1, 2))
+        assert (share > 0.02).all() and (share < 0.8).all()     # an object, not the whole image
+        # the object's pixels differ from the background's: its colour is offset from it
+        img = data.test_x.float()
+        inside = (img * m[:, None]).sum((2, 3)) / m[:, None].sum((2, 3))
+        outside = (img * ~m[:, None]).sum((2, 3)) / (~m[:, None]).sum((2, 3))
+        assert ((inside - outside).abs().sum(1) > 20).float().mean() > 0.9
+
+
+def test_the_built_in_agreement_a_run_prints_is_the_measured_one():
+    """The numbers search.py prints about `shapes` are those of the committed builtin_fidelity report."""
+    import re
+    from pathlib import Path
+
+    from mfsearch.data import BUILT_IN_AGREEMENT
+    report = (Path(__file__).resolve().parents[1] / "docs" / "results" / "builtin_fidelity" / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| shapes | 12 |"))
+    near, seed_rho = re.search(r"\| (\d+) \(\d+ of \d+ runs\) \| [^|]+ \| ([-\d.]+) \|", row).groups()
+    cifar = next(line for line in report.splitlines() if line.startswith("| shapes vs cifar10 |"))
+    cifar_rho = cifar.split("|")[3].strip()
+    text = BUILT_IN_AGREEMENT["shapes"]
+    assert f"Spearman {seed_rho}" in text and f"Spearman {cifar_rho}" in text and f"{near} of 12" in text

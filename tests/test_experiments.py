@@ -22,13 +22,13 @@ TRAINING_STUDIES = [s for s in STUDIES if not load_study(EXP / f"{s}.yaml").sear
 
 def test_the_studies_provided():
     assert {"paper_presets", "tokens", "token_dim", "width_depth_resolution", "ablations",
-            "proxy_fidelity", "budgets"} <= set(STUDIES)
+            "proxy_fidelity", "budgets", "proxy_calibration", "builtin_fidelity"} <= set(STUDIES)
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_full_size_loads(name):
     study = load_study(EXP / f"{name}.yaml", "full")
-    assert study.dataset == "cifar10"
+    assert "cifar10" in [d.name for d in study.datasets]
     if study.search:
         assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6] and len(study.protocols) == 1
         assert len(study.search.trials) == len(study.search.budgets)
@@ -44,7 +44,8 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
     df = pd.read_parquet(tmp_path / name / "trials.parquet")
     study = load_study(EXP / f"{name}.yaml", "smoke")
-    assert len(df) == len(study.variants) * len(study.seeds) * len(study.protocols)
+    assert len(df) == len(study.variants) * sum(len(d.seeds) for d in study.datasets) * len(study.protocols)
+    assert sorted(set(df["dataset"])) == sorted(d.name for d in study.datasets)
     assert set(df["status"]) <= {"complete", "failed"} and {"variant", "protocol_name"} <= set(df.columns)
     capsys.readouterr()
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
@@ -61,6 +62,10 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
         assert "Kendall tau" in report and "partial" in report
         return
     assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
+    if len(study.datasets) > 1:  # the same variants on several datasets: do their rankings agree?
+        assert "near chance" in report and "Agreement between datasets" in report
+        assert (tmp_path / name / "analysis" / "rank.png").stat().st_size > 10_000
+        return
     if len(study.protocols) == 2:
         assert "Kendall tau" in report and "Spearman rho" in report
         assert (tmp_path / name / "analysis" / "rank.png").stat().st_size > 10_000
@@ -133,6 +138,10 @@ BAD_STUDIES = [  # (file body without its `sizes`, what the one-line error must 
     ("search: {budgets: [25M], trials: 0}", "trials must be at least 1"),
     ("search: {budgets: [25M, 50M], trials: [3]}", "2 budgets but 1 trial counts"),
     ("base: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}", "lacks: b"),
+    ("base: mobile_former_26m\nvariants: {a: {}}\ndatasets: {shapes: {}, imagenet: {}}", "unknown dataset.*imagenet"),
+    ("base: mobile_former_26m\nvariants: {a: {}}\ndataset: shapes\ndatasets: {shapes: {}}", "not both"),
+    ("base: mobile_former_26m\nvariants: {a: {}}\ndatasets: {shapes: {path: x}}", "root: PATH"),
+    ("search: {budgets: [25M]}\ndatasets: {shapes: {}, synthetic: {}}", "one dataset"),
 ]
 
 

@@ -11,6 +11,7 @@ LAYERS = [  # (prefix, layer); the longest matching prefix decides
     ("mfsearch", 0), ("mfsearch.common", 0), ("mfsearch.evaluation", 0), ("mfsearch.runfolder", 0),
     ("mfsearch.models", 0), ("mfsearch.flops", 0),
     ("spaces", 1), ("mfsearch.data", 1), ("mfsearch.zero_cost", 1), ("mfsearch.train", 1),
+    ("mfsearch.export", 1), ("mfsearch.latency", 1),
     ("mfsearch.search", 2), ("mfsearch.analysis", 2),
     ("mfsearch.experiments", 3),
     ("mfsearch.cli", 4), ("search", 4), ("analyze", 4),

@@ -183,6 +183,16 @@ def test_top_k_confirmation_writes_the_mean(tmp_path, capsys):
         means[row["confirms"]] = (first + row["final_top1"]) / 2
     assert best["trial_id"] == max(means, key=means.get)
     assert "confirmed over seeds 0, 1" in capsys.readouterr().out
+    # --save-weights best (the default): the chosen trial's weights as best.pt, nothing else left
+    import mfsearch
+    from mfsearch.models.checkpoint import read_checkpoint
+    ckpt = read_checkpoint(run / "best.pt")
+    chosen = df[df["trial_id"].astype(str) == best["trial_id"]].iloc[0]
+    source = chosen.get("reused_from") if isinstance(chosen.get("reused_from"), str) else best["trial_id"]
+    assert ckpt["meta"]["trial_id"] == source and ckpt["config"] == best["config"]
+    assert not (run / "weights").exists()
+    model = mfsearch.load_checkpoint(run / "best.pt")
+    assert mfsearch.estimate_flops(model.config) == best["flops"] and not model.training
     lines = (run / "confirm.jsonl").read_text().count("\n")
     assert run_cli(tmp_path, *args) == 0            # a rerun resumes: nothing trained again
     assert (run / "confirm.jsonl").read_text().count("\n") == lines
@@ -219,6 +229,8 @@ BAD = [
     (["--budget", "150M", "--regularization", "some"], "unknown regularization"),
     (["--budget", "150M", "--base-resolution", "4"], "base resolution"),
     (["--budget", "150M", "--confirm-top", "-1"], "--confirm-top"),
+    (["--budget", "150M", "--save-weights", "some"], "--save-weights must be one of"),
+    (["--experiment", "experiments/tokens.yaml", "--save-weights", "best"], "every run"),
 ]
 
 
@@ -275,3 +287,17 @@ def test_an_architecture_already_trained_is_reused_not_retrained(tmp_path, monke
     assert len(calls) == 1 and first["status"] == "complete"
     assert second["trial_id"] == 7 and second["reused_from"] == "0"
     assert second["final_top1"] == first["final_top1"] and second["config"] == first["config"]
+
+
+def test_save_weights_all_keeps_one_checkpoint_per_trained_trial(tmp_path):
+    import mfsearch
+    assert run_cli(tmp_path, "--budget", "20M", "--trials", "3", "--name", "w", "--no-baselines",
+                   "--save-weights", "all") == 0
+    run = tmp_path / "runs" / "w"
+    df = trials(tmp_path, "w")
+    trained = df[(df["status"] == "complete") & df.get("reused_from", pd.Series(index=df.index)).isna()]
+    assert sorted(p.name for p in (run / "weights").iterdir()) == sorted(f"trial_{t}.pt" for t in trained["trial_id"])
+    assert (run / "best.pt").is_file()
+    for t in trained.itertuples():
+        model = mfsearch.load_checkpoint(run / "weights" / f"trial_{t.trial_id}.pt")
+        assert model.config.to_dict() == json.loads(t.config)

@@ -87,3 +87,26 @@ def test_matched_pairs_pair_each_published_mobilenet_with_the_nearest_preset():
     changed = json.dumps(get_config("mobile_former_294m", tokens=3).to_dict())
     assert published_top1("mobile_former_294m", same) == 77.9
     assert published_top1("mobile_former_294m", changed) is None   # a modified preset is not the published model
+
+
+def test_dataset_checks_count_near_chance_and_rank_agreement_on_a_hand_built_table():
+    from mfsearch.analysis.datasets import agreement, check, dataset_lines
+
+    def rows(dataset, tops):  # tops: variant -> per-seed top-1
+        return [dict(variant=v, seed=s, final_top1=t, dataset=dataset, num_classes=10, protocol_name="default")
+                for v, ts in tops.items() for s, t in enumerate(ts)]
+
+    cheap = {"a": [12.0, 14.0], "b": [30.0, 33.0], "c": [40.0, 38.0], "d": [50.0, 52.0], "e": [11.0, 20.0]}
+    real = {"a": [20.0], "b": [30.0], "c": [40.0], "d": [50.0], "e": [25.0]}
+    df = pd.DataFrame(rows("shapes", cheap) + rows("cifar10", real))
+    c = check(df[df["dataset"] == "shapes"], "shapes")
+    # means a 13.0 and e 15.5: only a is within 3 points of 10% chance; runs 12, 11 (and 14 is not 13.0+)
+    assert (c.near_chance, c.near_chance_runs, c.runs, c.chance) == (1, 2, 10, 10.0)
+    # seed 0 order a<b<c<d with e lowest; seed 1 puts e between a and b: Spearman 1 - 6*sum(d^2)/(n(n^2-1))
+    assert c.seeds.spearman == pytest.approx(1 - 6 * (1 + 1) / (5 * 24))
+    ra = agreement(df, "shapes", "cifar10")
+    # seed means a 13, e 15.5 < b < c < d on shapes; cifar: a 20 < e 25 < b < c < d: same order
+    assert ra.spearman == pytest.approx(1.0) and ra.n == 5
+    lines, summary = dataset_lines(df)
+    assert "| shapes | 5 | 10.0 | 1 (2 of 10 runs) |" in "\n".join(lines)
+    assert summary["agreement"][0][:2] == ("shapes", "cifar10")

@@ -35,6 +35,21 @@ def test_metrics_recorded(synthetic):
     assert r.images_per_s > 0 and r.wall_time >= r.train_time > 0 and r.proxy_resolution == 32
 
 
+def test_trained_weights_saved_and_reloaded_give_identical_outputs(synthetic, tmp_path):
+    from mfsearch.models.checkpoint import save_checkpoint
+    r = train_proxy("mobile_former_26m", synthetic, TINY, seed=0, keep_weights=True)
+    fresh = mfsearch.create_model("mobile_former_26m", num_classes=10).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in r.state_dict.items() if v.is_floating_point())
+    path = save_checkpoint(tmp_path / "m.pt", mfsearch.get_config("mobile_former_26m"), r.num_classes,
+                           r.state_dict, seed=0)
+    model = mfsearch.create_model("mobile_former_26m", num_classes=10)
+    model.load_state_dict(r.state_dict)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), mfsearch.load_checkpoint(path)(x))
+    assert train_proxy("mobile_former_26m", synthetic, TINY, seed=0).state_dict is None  # only when asked
+
+
 def test_seeded_runs_repeat_exactly(synthetic):
     a = train_proxy("mobile_former_26m", synthetic, TINY, seed=5, resolution=24)
     b = train_proxy("mobile_former_26m", synthetic, TINY, seed=5, resolution=24)
@@ -81,3 +96,13 @@ def test_a_model_learns_the_built_in_shapes():
     data = load_dataset("shapes", seed=0, synthetic_train=20_000, synthetic_test=2_000)
     r = train_proxy("mobile_former_26m", data, ProxyProtocol(epochs=2, data_fraction=0.5), seed=0)
     assert r.status == "complete" and r.final_top1 >= 20.0, r.top1
+
+
+def test_stored_protocols_keep_what_they_ran():
+    # a row written before `regularization` existed trained with the models' own dropout, whatever today's default
+    old = {k: v for k, v in ProxyProtocol(epochs=3, data_fraction=0.2).to_dict().items()
+           if k not in ("regularization", "augment", "base_resolution", "min_resolution", "score")}
+    p = ProxyProtocol.from_dict(old)
+    assert p.regularization == "as_shipped" and p.augment == "crop_flip" and p.epochs == 3
+    assert ProxyProtocol().regularization == "off"   # the calibrated default
+    assert ProxyProtocol.from_dict(ProxyProtocol().to_dict()) == ProxyProtocol()

@@ -147,27 +147,50 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
                             np.sign(mean[a] - mean[b]) == np.sign(known.at[a, "published"] - known.at[b, "published"])),
             pairs=len(scored), monotone=monotonicity(mean), seed_stability=seed_stability(seeds),
             seeds=int(seeds.notna().any().sum()), mf_exponent=exp, mf_exponent_ci=exp_ci,
-            cpu_min=float(cost.mean() / 60) if len(cost) else float("nan")))
+            cpu_min=float(cost.min() / 60) if len(cost) else float("nan")))   # contention only adds time
     return out
 
 
+DEFAULT = "default"   # the protocol that ships (ProxyProtocol()): the one the others are compared with
+
+
 def reference_protocol(table: list[Fidelity]) -> Fidelity | None:
-    """The trained protocol the others are compared with: the highest tau among those that
-    ranked every published model (a partly run protocol's tau on a few models would win)."""
+    """The trained protocol the others are compared with: `default` when the study has it,
+    else the highest tau among those that ranked every published model (a partly run
+    protocol's tau on a few models would win)."""
     trained = [f for f in table if f.kind == "trained" and np.isfinite(f.kendall)]
     full = max((f.n for f in table), default=0)
-    return max((f for f in trained if f.n == full), key=lambda f: f.kendall, default=None)
+    shipped = next((f for f in trained if f.protocol == DEFAULT and f.n == full), None)
+    return shipped or max((f for f in trained if f.n == full), key=lambda f: f.kendall, default=None)
 
 
-def paired_tau_difference(df: pd.DataFrame, published: dict[str, float], a: str, b: str,
-                          n_boot: int = 2000, seed: int = 0) -> tuple[float, tuple[float, float]]:
-    """tau(a) - tau(b) against published top-1 with a paired bootstrap over the same models."""
+def paired_difference(df: pd.DataFrame, published: dict[str, float], a: str, b: str, stat: str = "kendall",
+                      n_boot: int = 2000, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """stat(a) - stat(b) against published top-1 with a paired bootstrap over the same models;
+    stat is `kendall` or `partial` (Spearman with log MAdds held fixed)."""
     per = scores(df)
     known = models_table(df, published).dropna(subset=["published"])
     k = known.join(per[a].mean(axis=1).rename("a")).join(per[b].mean(axis=1).rename("b")).dropna()
     xa, xb, y = (k[c].to_numpy(float) for c in ("a", "b", "published"))
-    diff = kendall(xa, y) - kendall(xb, y)
-    return diff, bootstrap_interval(lambda i: kendall(xa[i], y[i]) - kendall(xb[i], y[i]), len(y), n_boot, seed)
+    z = np.log(k["flops"].to_numpy(float))
+    def f(x, i):
+        return kendall(x[i], y[i]) if stat == "kendall" else partial_spearman(x[i], y[i], z[i])
+    every = np.arange(len(y))
+    return f(xa, every) - f(xb, every), bootstrap_interval(lambda i: f(xa, i) - f(xb, i), len(y), n_boot, seed)
+
+
+def paired_stability_difference(df: pd.DataFrame, a: str, b: str, n_boot: int = 2000,
+                                seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Seed stability of a minus that of b (mean Spearman between seeds, all variants), with a
+    paired bootstrap over the variants both ranked: does one protocol's ranking depend more
+    on the seed?"""
+    per = scores(df)
+    both = per[a].join(per[b], lsuffix="_a", rsuffix="_b").dropna()
+    sa, sb = both.iloc[:, :per[a].shape[1]], both.iloc[:, per[a].shape[1]:]
+    def diff(i):
+        return seed_stability(sa.iloc[i].reset_index(drop=True)) - seed_stability(sb.iloc[i].reset_index(drop=True))
+    every = np.arange(len(both))
+    return diff(every), bootstrap_interval(diff, len(both), n_boot, seed)
 
 
 def published_table(variants: list[str], configs: dict[str, str]) -> dict[str, float]:
@@ -190,7 +213,8 @@ def calibration_lines(df: pd.DataFrame, fid: list[Fidelity], published: dict[str
              "Mobile-Former/MobileNetV3 pairs ordered as published. *presets*: Kendall tau of the 7 "
              "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
              "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
-             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model.", ""]
+             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model "
+             "(the fastest of its seeds: machine contention only ever adds time).", ""]
     lines += table(["protocol", "kind", "n", "Kendall tau", "95%", "Spearman rho", "95%", "partial", "95%",
                     "presets tau", "pairs", "monotone", "stability", "seeds", "MF exponent", "95%", "CPU min"],
                    [[f.protocol, f.kind, f.n, f"{f.kendall:.3f}", interval(f.kendall_ci), f"{f.spearman:.3f}",
@@ -200,15 +224,28 @@ def calibration_lines(df: pd.DataFrame, fid: list[Fidelity], published: dict[str
                      num(f.cpu_min)] for f in fid])
     best = reference_protocol(fid)
     if best:
-        lines += ["", f"## Paired comparison with the best trained protocol ({best.protocol})", "",
-                  "tau(protocol) − tau(best) against published top-1, paired bootstrap over the same models: "
-                  "an interval that holds 0 means the two cannot be told apart on these models.", ""]
+        what = "the default" if best.protocol == DEFAULT else "the best trained protocol"
+        lines += ["", f"## Paired comparison with {what} ({best.protocol})", "",
+                  f"tau(protocol) − tau({best.protocol}) and partial(protocol) − partial({best.protocol}) against "
+                  "published top-1, paired bootstrap over the same models, and the difference in seed stability "
+                  "(bootstrap over all variants): an interval that holds 0 means the two cannot be told apart.", ""]
         rows = []
         for f in fid:
             if f.protocol != best.protocol and f.n == best.n:
-                d, ci = paired_tau_difference(df, published, f.protocol, best.protocol)
-                rows.append([f.protocol, f"{d:+.3f}", interval(ci, "+.3f"), num(f.cpu_min)])
-        lines += table(["protocol", "Δ tau", "95%", "CPU min"], rows)
+                d, ci = paired_difference(df, published, f.protocol, best.protocol)
+                row = [f.protocol, f"{d:+.3f}", interval(ci, "+.3f")]
+                if np.isfinite(f.partial):
+                    dp, cip = paired_difference(df, published, f.protocol, best.protocol, "partial")
+                    row += [f"{dp:+.3f}", interval(cip, "+.3f")]
+                else:
+                    row += ["n/a", "n/a"]
+                if f.kind == "trained":
+                    ds, cis = paired_stability_difference(df, f.protocol, best.protocol)
+                    row += [f"{ds:+.3f}", interval(cis, "+.3f")]
+                else:
+                    row += ["n/a", "n/a"]   # a score at initialisation hardly depends on the seed
+                rows.append(row + [num(f.cpu_min)])
+        lines += table(["protocol", "Δ tau", "95%", "Δ partial", "95%", "Δ stability", "95%", "CPU min"], rows)
     first = next(iter(protocols.values()))
     varying = [k for k in first if len({str(p.get(k)) for p in protocols.values()}) > 1]
     common = ", ".join(f"{k} {v}" for k, v in first.items() if k not in varying)

@@ -80,11 +80,13 @@ def log_mega_axis(ax: plt.Axes) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def save(fig: plt.Figure, out_dir: Path, name: str, bottom: float, top: float = 1.0) -> list[Path]:
+def save(fig: plt.Figure, out_dir: Path, name: str, bottom: float, top: float = 1.0, svg: bool = True) -> list[Path]:
+    """PNG (and SVG unless the figure is mostly pixels, where SVG only adds size)."""
     fig.tight_layout(rect=(0, bottom, 1, top))
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    paths = [out_dir / f"{name}.png"] + ([out_dir / f"{name}.svg"] if svg else [])
     fig.savefig(paths[0], dpi=DPI)
-    fig.savefig(paths[1])
+    if svg:
+        fig.savefig(paths[1])
     plt.close(fig)
     return paths
 

@@ -45,6 +45,7 @@ class RunInfo:
     status: str | None
     versions: dict[str, str]
     git_commit: str | None
+    latency_budget: float | None = None     # ms, when the run had one
 
     @property
     def protocol_key(self) -> str:
@@ -125,7 +126,7 @@ def read_run_info(path: Path) -> RunInfo:
                    dataset=str(settings.get("dataset")), protocol=dict(settings.get("protocol") or {}),
                    budget=budget, seed=settings.get("seed"), started=meta.get("started"),
                    status=meta.get("status"), versions=dict(meta.get("versions") or {}),
-                   git_commit=meta.get("git_commit"))
+                   git_commit=meta.get("git_commit"), latency_budget=settings.get("latency_budget"))
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:

@@ -15,5 +15,5 @@ def num(v: float | None, fmt: str = ".2f", missing: str = "n/a") -> str:
     return missing if v is None or not np.isfinite(v) else format(v, fmt)
 
 
-def interval(v: tuple[float, float], fmt: str = "+.2f", missing: str = "n/a") -> str:
-    return missing if not np.all(np.isfinite(v)) else f"[{format(v[0], fmt)}, {format(v[1], fmt)}]"
+def interval(v: tuple[float, float] | None, fmt: str = "+.2f", missing: str = "n/a") -> str:
+    return missing if v is None or not np.all(np.isfinite(v)) else f"[{format(v[0], fmt)}, {format(v[1], fmt)}]"

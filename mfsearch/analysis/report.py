@@ -13,6 +13,8 @@ import pandas as pd
 
 from ..common import format_madds
 from .figures import protocol_text, reference_text, write_figures
+from .latency import CAPTIONS as LATENCY_CAPTIONS
+from .latency import has_latency, latency_lines, plot_latency
 from .load import AnalysisError, RunSet, latest_run, load_runs
 from .markdown import num, table
 from .pareto import bucket_edges, compare_fronts, hypervolume, pareto_front
@@ -24,6 +26,7 @@ CAPTIONS = {
     "progress": "Best complete top-1 and front hypervolume after each trial, per run; dashed: MobileNetV3.",
     "dimensions": "Proxy top-1 against each searched dimension, coloured by MAdds tertile.",
     "edf": "Share of models under each error (FLOP-matched error EDF, Radosavovic et al. 2020).",
+    **LATENCY_CAPTIONS,
 }
 
 
@@ -173,6 +176,8 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
         lines += table(["bucket (M)", "best Mobile-Former", "MobileNetV3 at <= its MAdds", "top-1 gain (pp)",
                          "best MobileNetV3", "Mobile-Former MAdds to match", "MAdds saving"],
                         [_comparison_row(r) for _, r in s.comparison.iterrows()])
+    if has_latency(rs):
+        lines += latency_lines(rs)
     lines += ["", "## Run settings", ""]
     lines += table(["run", "folder", "status", "started", "dataset", "backend", "budget", "seed", "protocol",
                      "versions", "git"], [_settings_row(r) for r in rs.runs])
@@ -239,6 +244,8 @@ def analyze(paths: Iterable[Path | str] = (), out: Path | str | None = None, all
         raise AnalysisError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
     summary = summarize(rs)
     figures = write_figures(rs, out_dir)
+    if has_latency(rs):
+        figures.update(plot_latency(rs, out_dir))
     report = out_dir / "report.md"
     report.write_text(render_report(rs, summary, figures, out_dir))
     files = [report] + [p for ps in figures.values() for p in ps]

@@ -3,6 +3,7 @@ models, rank correlations, power-law fits and cost-matched family pairs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -55,3 +56,19 @@ def nearest_pairs(mobile_former: pd.Series, mobilenet_v3: pd.Series, max_ratio: 
         if np.exp(gap.min()) <= max_ratio:
             out.append((mf.index[int(np.argmin(gap))], name))
     return out
+
+
+@dataclass
+class RankAgreement:
+    kendall: float
+    kendall_ci: tuple[float, float]
+    spearman: float
+    spearman_ci: tuple[float, float]
+    n: int
+
+
+def rank_correlations(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> RankAgreement:
+    """Kendall tau and Spearman rho of paired scores, with percentile bootstrap intervals."""
+    return RankAgreement(kendall(x, y), bootstrap_interval(lambda i: kendall(x[i], y[i]), len(x), n_boot, seed),
+                         spearman(x, y), bootstrap_interval(lambda i: spearman(x[i], y[i]), len(x), n_boot, seed),
+                         len(x))

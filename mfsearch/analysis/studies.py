@@ -16,13 +16,15 @@ from scipy import stats
 from ..runfolder import folder_kind, read_run_json
 from ..search.results import read_rows, to_frame
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
+from .datasets import dataset_lines
+from .datasets import headline as datasets_headline
 from .load import AnalysisError
 from .markdown import num
 from .markdown import table as markdown_table
 from .published import published_top1
 from .report import analyze
 from .report import headline as search_headline
-from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
+from .stats import RankAgreement, nearest_pairs, power_fit, rank_correlations
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
 
 
@@ -77,28 +79,12 @@ def power_law(table: pd.DataFrame, family: str) -> PowerLaw | None:
     return PowerLaw(family, a, b, low, high, len(rows))
 
 
-@dataclass
-class RankAgreement:
-    kendall: float
-    kendall_ci: tuple[float, float]
-    spearman: float
-    spearman_ci: tuple[float, float]
-    n: int
-
-
 def rank_agreement(table: pd.DataFrame, a: str, b: str, n_boot: int = 2000, seed: int = 0) -> RankAgreement:
     """How well protocol `a` ranks the variants like protocol `b` (bootstrap over variants)."""
     wide = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()
     if a not in wide or b not in wide or len(wide) < 3:
         raise AnalysisError(f"rank agreement needs protocols {a!r} and {b!r} on at least 3 variants")
     return rank_correlations(wide[a].to_numpy(), wide[b].to_numpy(), n_boot, seed)
-
-
-def rank_correlations(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> RankAgreement:
-    """Kendall tau and Spearman rho of paired scores, with percentile bootstrap intervals."""
-    return RankAgreement(kendall(x, y), bootstrap_interval(lambda i: kendall(x[i], y[i]), len(x), n_boot, seed),
-                         spearman(x, y), bootstrap_interval(lambda i: spearman(x[i], y[i]), len(x), n_boot, seed),
-                         len(x))
 
 
 @dataclass
@@ -221,6 +207,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     out.mkdir(parents=True, exist_ok=True)
     if (meta.get("spec") or {}).get("analysis") == "calibration":
         return _analyze_calibration(meta, df, out)
+    if df["dataset"].nunique() > 1:
+        return _analyze_datasets(meta, df, out)
     table = variant_table(df)
     proto = json.loads(df["protocol"].iloc[0])
     desc = (f"{meta.get('study')} ({meta.get('size')}), {df['dataset'].iloc[0]}, "
@@ -307,3 +295,31 @@ def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path,
     if madds_tau is not None:
         line += f"; MAdds alone: {madds_tau:.3f}"
     return out, files, line
+
+
+def _analyze_datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
+    """A study of the same variants on several datasets: does the cheap one rank like the real one?"""
+    by_data = df.assign(protocol_name=df["dataset"])     # datasets take the place of protocols in the tables
+    first = first_protocol(df)
+    table = variant_table(first.assign(protocol_name=first["dataset"]))
+    names = list(dict.fromkeys(table["protocol_name"]))
+    files = plot_variants(table, f"{meta.get('study')}: top-1 per dataset", out, "study")
+    lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
+             f"Datasets {', '.join(names)}; protocol(s) {', '.join(dict.fromkeys(df['protocol_name']))}; "
+             f"{len(df)} complete rows.", "", "![study](study.png)"]
+    section, summary = dataset_lines(df)
+    lines += section
+    shared = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()
+    if len(names) >= 2 and len(shared) >= 3:
+        ra = rank_agreement(table, names[0], names[1])
+        files += plot_rank(table, names[0], names[1], ra, out, "rank")
+        lines += ["", "![rank](rank.png)"]
+    lines += ["", "## Top-1 per variant and dataset", ""]
+    lines += markdown_table(["dataset", "protocol", "variant", "MAdds (M)", "top-1 mean (%)", "std", "seeds"],
+                            [[r.protocol_name, p, r.variant, f"{r.flops / 1e6:.1f}", f"{r.top1_mean:.2f}",
+                              f"{r.top1_std:.2f}", r.seeds]
+                             for p, rows in df.groupby("protocol_name", sort=False)
+                             for r in variant_table(by_data[by_data.index.isin(rows.index)]).itertuples()])
+    files.append(out / "report.md")
+    files[-1].write_text("\n".join(lines) + "\n")
+    return out, files, datasets_headline(summary)

@@ -19,7 +19,8 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from .figures import FAMILY_NAMES, HALO, MF_COLOR, MNV3_COLOR, PALETTE, RC, draw_published, log_mega_axis, save  # noqa: E402
 
 if TYPE_CHECKING:  # the statistics module draws with these functions; types only
-    from .studies import PowerLaw, RankAgreement
+    from .stats import RankAgreement
+    from .studies import PowerLaw
 
 
 def plot_variants(table: pd.DataFrame, title: str, out_dir: Path, name: str) -> list[Path]:

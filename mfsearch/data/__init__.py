@@ -11,12 +11,13 @@ index sampling), `synthetic` and `shapes` (built in), `folders` (image trees and
 numbers: docs/data.md.
 """
 from .core import DataError, InMemoryData, channel_mean_std, stratified_split, stratified_subset
-from .datasets import DATASETS, DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, load_dataset
+from .datasets import BUILT_IN_AGREEMENT, DATASETS, DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, DEFAULT_DATASET, load_dataset
 from .folders import DEFAULT_FOLDER_SIZE, DEFAULT_TEST_SPLIT, IMAGE_EXTENSIONS
 from .loader import BatchLoader, make_loaders
 from .shapes import make_shapes
 from .synthetic import make_synthetic
 
-__all__ = ["DATASETS", "DEFAULT_CACHE_DIR", "DEFAULT_DATA_ROOT", "DEFAULT_FOLDER_SIZE", "DEFAULT_TEST_SPLIT",
-           "IMAGE_EXTENSIONS", "BatchLoader", "DataError", "InMemoryData", "channel_mean_std", "load_dataset",
-           "make_loaders", "make_shapes", "make_synthetic", "stratified_split", "stratified_subset"]
+__all__ = ["BUILT_IN_AGREEMENT", "DATASETS", "DEFAULT_DATASET", "DEFAULT_CACHE_DIR", "DEFAULT_DATA_ROOT",
+           "DEFAULT_FOLDER_SIZE", "DEFAULT_TEST_SPLIT", "IMAGE_EXTENSIONS", "BatchLoader", "DataError", "InMemoryData",
+           "channel_mean_std", "load_dataset", "make_loaders", "make_shapes", "make_synthetic", "stratified_split",
+           "stratified_subset"]

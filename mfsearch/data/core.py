@@ -27,6 +27,7 @@ class InMemoryData:
     classes: list[str]
     name: str
     hflip: bool = True  # whether a horizontal flip keeps the label (not for synthetic: class = direction)
+    test_masks: Tensor | None = None   # N x H x W bool, the labelled objects' pixels (built-in data only)
     _stats: tuple[tuple[float, ...], tuple[float, ...]] | None = field(default=None, init=False, repr=False,
                                                                        compare=False)
 

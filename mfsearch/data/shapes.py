@@ -76,6 +76,7 @@ def make_shapes(n_train: int = 20_000, n_test: int = 4_000, image_size: int = 32
     texture = 0.06 * torch.randn(n, 3, 6, 6, generator=g)
 
     out = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    objects = torch.empty(n, size, size, dtype=torch.bool)
     xs = torch.arange(size, dtype=torch.float32)[None, None, :] + 0.5
     ys = torch.arange(size, dtype=torch.float32)[None, :, None] + 0.5
     for s in range(0, n, _CHUNK):  # rendered in chunks to bound float memory
@@ -93,6 +94,7 @@ def make_shapes(n_train: int = 20_000, n_test: int = 4_000, image_size: int = 32
         u, v = (c * dx + sn * dy) / rad, (-sn * dx + c * dy) / rad
         mask = _masks(u, v)[y[sl], torch.arange(m)]  # v grows downwards with the image rows
         img = torch.where(mask[:, None], colors[sl, 0, :, None, None], img)
+        objects[sl] = mask
         out[sl] = img.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
     return InMemoryData(out[:n_train], y[:n_train], out[n_train:], y[n_train:], k, list(CLASSES), "shapes",
-                        hflip=True)
+                        hflip=True, test_masks=objects[n_train:].clone())

@@ -69,6 +69,7 @@ def make_synthetic(n_train: int = 20_000, n_test: int = 4_000, image_size: int =
     texture = 0.12 * torch.randn(n, 3, 5, 5, generator=g)
 
     out = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    objects = torch.empty(n, size, size, dtype=torch.bool)   # plus and square: what the label depends on
     xs = torch.arange(size, dtype=torch.float32)[None, None, :]
     ys = torch.arange(size, dtype=torch.float32)[None, :, None]
     for s in range(0, n, _SYNTH_CHUNK):  # rendered in chunks to bound float memory
@@ -87,9 +88,10 @@ def make_synthetic(n_train: int = 20_000, n_test: int = 4_000, image_size: int =
         rad = r_square[sl, None, None]
         square = ((xs - bx[sl, None, None]).abs() <= rad) & ((ys - by[sl, None, None]).abs() <= rad)
         img = _paint(img, square, colors[sl, 1])
+        objects[sl] = plus | square
         out[sl] = img.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
 
     step = 360 / num_classes
     classes = [f"square_at_{(c + 0.5) * step:g}deg" for c in range(num_classes)]
     return InMemoryData(out[:n_train], y[:n_train], out[n_train:], y[n_train:], num_classes, classes,
-                        "synthetic", hflip=False)
+                        "synthetic", hflip=False, test_masks=objects[n_train:].clone())

@@ -82,6 +82,7 @@ class MobileToFormer(nn.Module):
         self.q_gate = nn.Linear(token_dim, 2 * channels)  # query and gate, both read z
         self.proj = nn.Linear(channels, token_dim)
         self.norm = nn.LayerNorm(token_dim)
+        self.capture: list | None = None   # a list to append the weights to (see models/attention.py)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[0], x.shape[1]
@@ -90,6 +91,8 @@ class MobileToFormer(nn.Module):
         q = q.view(b, m, self.heads, c // self.heads).transpose(1, 2)       # B h M C/h
         k = x.flatten(2).unflatten(1, (self.heads, c // self.heads))        # B h C/h L
         attn = torch.softmax(torch.matmul(q, k) * self.scale, dim=-1)       # B h M L
+        if self.capture is not None:
+            self.capture.append((attn.detach(), tuple(x.shape[2:])))
         out = torch.matmul(attn, k.transpose(-1, -2))                       # B h M C/h
         out = out.transpose(1, 2).reshape(b, m, c) * (2.0 * F.hardsigmoid(gate))
         return self.norm(z + self.proj(out))
@@ -103,6 +106,7 @@ class FormerToMobile(nn.Module):
         self.heads = heads
         self.scale = (channels // heads) ** -0.5
         self.kv = nn.Linear(token_dim, 2 * channels)  # key and value, both read z
+        self.capture: list | None = None
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         b, c, hgt, wid = x.shape
@@ -110,6 +114,8 @@ class FormerToMobile(nn.Module):
         k, v = self.kv(z).view(b, m, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)  # B h M C/h
         q = x.flatten(2).unflatten(1, (h, c // h))                           # B h C/h L
         attn = torch.softmax(torch.matmul(q.transpose(-1, -2), k.transpose(-1, -2)) * self.scale, dim=-1)
+        if self.capture is not None:                                         # B h L M
+            self.capture.append((attn.detach(), (hgt, wid)))
         out = torch.matmul(attn, v)                                          # B h L C/h
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             out = out.permute(0, 2, 1, 3).reshape(b, hgt, wid, c).permute(0, 3, 1, 2)
@@ -132,6 +138,7 @@ class Former(nn.Module):
             nn.Linear(token_dim, token_dim * ffn_expansion), nn.GELU(),
             nn.Linear(token_dim * ffn_expansion, token_dim)) if use_ffn else None
         self.ffn_norm = nn.LayerNorm(token_dim) if use_ffn else None
+        self.capture: list | None = None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, m, d = z.shape
@@ -139,6 +146,8 @@ class Former(nn.Module):
         q = self.q(z).view(b, m, h, d // h).transpose(1, 2)                 # B h M d/h
         k = z.view(b, m, h, d // h).transpose(1, 2)
         attn = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.scale, dim=-1)
+        if self.capture is not None:                                         # B h M M
+            self.capture.append((attn.detach(), (m, m)))
         out = torch.matmul(attn, k).transpose(1, 2).reshape(b, m, d)
         z = self.norm(z + self.proj(out))
         if self.ffn is not None:

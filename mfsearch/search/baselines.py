@@ -13,7 +13,7 @@ from pathlib import Path
 from ..flops import estimate_flops
 from ..models import MobileNetV3Config, get_config, list_models
 from ..train import train_proxy
-from .evaluate import load_data
+from .evaluate import latency_columns, load_data, measured_latency
 from .results import identity, row_from_proxy
 from .settings import SearchSettings
 
@@ -41,6 +41,10 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
     cfgs = baseline_configs(settings.budget)
     for i, cfg in enumerate(cfgs, 1):
         name = f"mobilenet_v3_{cfg.variant}_{round(cfg.width_mult * 100):03d}"
+        rec = measured_latency(settings, cfg)
+        if settings.latency_budget is not None and rec.median_ms > settings.latency_budget:
+            log(f"baseline {i}/{len(cfgs)} {name}: {rec.median_ms:.2f} ms, over the latency budget: not trained")
+            continue
         path = cache / f"{_key(settings, cfg)}.json"
         if path.is_file():
             row = json.loads(path.read_text())
@@ -56,5 +60,5 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
             if r.status == "complete":
                 path.write_text(json.dumps(row))
             log(f"baseline {i}/{len(cfgs)} {name}: top1 {row['final_top1']} ({r.wall_time:.0f} s)")
-        rows.append({**row, "run": settings.name})
+        rows.append({**row, "run": settings.name, **latency_columns(rec)})
     return rows

@@ -1,7 +1,8 @@
 """One proposal -> one results row; the only place a search trains a proposal.
 
 Both backends call `evaluate_params`: decode, closed-form FLOPs against the budget
-(over budget -> an 'infeasible' row, never trained), then either the row of an
+(over budget -> an 'infeasible' row, never trained), measured latency against the
+latency budget when there is one (over -> 'infeasible' with its latency), then either the row of an
 identical architecture this run already trained under the same protocol and seed
 (a resumed or repeating sampler must not pay twice; the copy names its source in
 `reused_from`) or proxy training.
@@ -22,9 +23,11 @@ from spaces import MobileFormerSpace
 from ..common import format_madds, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
+from ..latency import LatencyRecord, measure_latency
 from ..train import train_proxy
 from .results import identity, make_row, read_rows, row_from_proxy
 from .settings import SearchSettings
+from .weights import keep_trial
 
 TRAINED = "trained.jsonl"   # complete and failed rows of this run, keyed by architecture: the reuse index
 
@@ -57,6 +60,32 @@ def _remember(run_dir: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def measured_latency(settings: SearchSettings, cfg) -> LatencyRecord | None:
+    """The candidate's latency at batch 1 under the run's runtime and threads (cached by
+    architecture and host, so a repeated proposal is never timed twice); None when off."""
+    if not settings.uses_latency:
+        return None
+    return measure_latency(cfg, settings.latency_runtime, batch=1, threads=settings.latency_threads)
+
+
+def latency_columns(rec: LatencyRecord | None) -> dict[str, float]:
+    if rec is None:
+        return {}
+    return {"latency_ms": rec.median_ms, "latency_p10_ms": rec.p10_ms, "latency_p90_ms": rec.p90_ms}
+
+
+def constraints(settings: SearchSettings, cfg) -> dict[str, float]:
+    """Constraint values for the sampler (feasible when <= 0): MAdds over the budget, and the
+    measured latency over the latency budget when there is one (only for FLOP-feasible
+    proposals: an over-FLOP proposal is not worth timing)."""
+    flops = estimate_flops(cfg)
+    out = {"flops_over_budget": flops - settings.budget}
+    if settings.latency_budget is not None:
+        rec = measured_latency(settings, cfg) if flops <= settings.budget else None
+        out["latency_over_budget_ms"] = rec.median_ms - settings.latency_budget if rec else 0.0
+    return out
+
+
 def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: int | str,
                     on_epoch: Callable[[int, float], None] | None = None,
                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -71,6 +100,12 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
                         error=f"{format_madds(flops)} MAdds over the {format_madds(settings.budget)} budget", **common)
+    common.update(latency_columns(measured_latency(settings, cfg)))
+    if settings.latency_budget is not None and common["latency_ms"] > settings.latency_budget:
+        return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
+                        wall_time=round(time.perf_counter() - start, 3),
+                        error=f"{common['latency_ms']:.2f} ms over the {settings.latency_budget:g} ms latency budget "
+                              f"({settings.latency_runtime}, {settings.latency_threads} thread(s))", **common)
     earlier = _trained_before(settings.run_dir, cfg.to_dict())
     if earlier is not None:
         if log:
@@ -80,7 +115,7 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
     try:
         result = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
                              device=settings.resolved_device(), threads=settings.worker_threads,
-                             on_epoch=on_epoch, log=log)
+                             on_epoch=on_epoch, log=log, keep_weights=settings.save_weights != "none")
     except (RuntimeError, ValueError, MemoryError, torch.cuda.OutOfMemoryError) as exc:
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
                         wall_time=round(time.perf_counter() - start, 3),
@@ -88,4 +123,5 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
     row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
     if row["status"] != "pruned":  # pruning depends on the other trials of the moment: not an answer
         _remember(settings.run_dir, row)
+        keep_trial(settings, row, cfg, result, TRAINED)
     return row

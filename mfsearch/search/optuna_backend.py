@@ -17,12 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..common import UsageError, one_line
-from ..flops import estimate_flops
 from ..train import TrialPruned
-from .evaluate import evaluate_params, make_space
+from .evaluate import constraints, evaluate_params, make_space
 from .settings import SearchSettings
-
-CONSTRAINT = "flops_over_budget"
 
 
 def _optuna():
@@ -93,7 +90,9 @@ def recover_interrupted(study) -> int:
 
 def _objective_values(settings: SearchSettings, row: dict) -> list[float]:
     top1 = row["final_top1"] if row["final_top1"] is not None else 0.0
-    return [top1] if settings.objective == "accuracy" else [top1, float(row["flops"])]
+    if settings.objective == "accuracy":
+        return [top1]
+    return [top1, float(row["latency_ms"] if settings.cost == "latency" else row["flops"])]
 
 
 def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
@@ -101,8 +100,8 @@ def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
     space = make_space(settings)
     trial = study.ask()
     params = space.suggest(trial)
-    flops = estimate_flops(space.decode(params))
-    trial.set_constraint(CONSTRAINT, flops - settings.budget)
+    for key, value in constraints(settings, space.decode(params)).items():
+        trial.set_constraint(key, value)
 
     def on_epoch(epoch: int, top1: float) -> None:
         if settings.objective == "accuracy":

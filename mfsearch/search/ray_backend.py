@@ -19,8 +19,8 @@ from typing import Any
 
 from ..common import one_line
 from ..flops import estimate_flops
-from .evaluate import evaluate_params, make_space
-from .optuna_backend import CONSTRAINT, make_sampler, sampler_seed
+from .evaluate import constraints, evaluate_params, make_space
+from .optuna_backend import make_sampler, sampler_seed
 from .results import identity, make_row
 from .settings import SearchSettings
 
@@ -44,7 +44,7 @@ def _trainable(settings_dict: dict):
         flops = estimate_flops(space.decode(space.normalize(config)))
         row = evaluate_params(settings, dict(config), trial_id, on_epoch)
         tune.report({"top1": row["final_top1"] or 0.0, "flops": row["flops"], "epoch": row["epochs_done"],
-                     "row": json.dumps(row, default=str)})
+                     "latency": row.get("latency_ms") or 0.0, "row": json.dumps(row, default=str)})
     return trainable
 
 
@@ -58,7 +58,8 @@ class DefineByRun:
         settings = SearchSettings.from_dict(self.settings_dict)
         space = make_space(settings)
         params = space.suggest(trial)
-        trial.set_constraint(CONSTRAINT, estimate_flops(space.decode(params)) - settings.budget)
+        for key, value in constraints(settings, space.decode(params)).items():
+            trial.set_constraint(key, value)
 
 
 def _start_ray(settings: SearchSettings) -> None:
@@ -115,7 +116,7 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode,
                                   max_t=settings.protocol.epochs, grace_period=1, reduction_factor=2)
     else:
-        metric, mode = ["top1", "flops"], ["max", "min"]
+        metric, mode = ["top1", "latency" if settings.cost == "latency" else "flops"], ["max", "min"]
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode,
                             sampler=make_sampler(settings),

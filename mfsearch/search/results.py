@@ -20,7 +20,7 @@ import pandas as pd
 STATUSES = ("complete", "pruned", "infeasible", "failed")
 BASE_COLUMNS = ["trial_id", "run", "backend", "family", "status", "config", "flops", "params",
                 "proxy_resolution", "top1_per_epoch", "final_top1", "best_top1", "score", "train_loss", "epochs_done",
-                "wall_time", "train_time", "images_per_s", "error", "seed", "dataset", "protocol"]
+                "wall_time", "train_time", "images_per_s", "error", "seed", "dataset", "num_classes", "protocol"]
 
 
 def identity(trial_id: Any, run: str, backend: str, config: Any, seed: int, dataset: str, protocol: Any,
@@ -49,7 +49,8 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
                   final_top1=result.final_top1, best_top1=result.best_top1, score=result.score,
                   train_loss=result.train_loss,
                   epochs_done=result.epochs_done, wall_time=result.wall_time,
-                  train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error)
+                  train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error,
+                  num_classes=result.num_classes or None)
     values.update(fields)
     return make_row(**values)
 

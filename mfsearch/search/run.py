@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..common import UsageError, format_madds
+from ..data import BUILT_IN_AGREEMENT
 from ..runfolder import RUN_JSON, environment, read_run_json, write_run_json
 from .baselines import run_baselines
 from .confirm import confirm_top
@@ -18,6 +19,7 @@ from .optuna_backend import make_storage, run_optuna
 from .ray_backend import run_ray
 from .results import best_row, to_frame, write_best, write_table
 from .settings import SearchSettings
+from .weights import finish as finish_weights
 
 
 def check_output(settings: SearchSettings) -> bool:
@@ -93,17 +95,23 @@ class Progress:
 def describe(settings: SearchSettings, space) -> str:
     p = settings.protocol
     data = settings.dataset + (f" at {settings.data_root}" if settings.data_root else " (built in)"
-                               if settings.dataset in ("synthetic", "shapes") else "")
+                               if settings.dataset in BUILT_IN_AGREEMENT else "")
+    if settings.dataset in BUILT_IN_AGREEMENT and not settings.data_root:   # what its ranking is worth
+        data += f"; its ranking: {BUILT_IN_AGREEMENT[settings.dataset]}"
     return (f"search '{settings.name}': budget {format_madds(settings.budget)} MAdds (each model at its own "
             f"resolution, 1000 classes), backend {settings.backend}, objective {settings.objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
-            f"  dataset {data}; space {settings.space_file or 'default Mobile-Former space'} "
-            f"({len(space.dimensions)} dimensions)\n"
+            f"  dataset {data}\n"
+            f"  space {settings.space_file or 'default Mobile-Former space'} ({len(space.dimensions)} dimensions)\n"
             f"  proxy: {p.epochs} epochs on {p.data_fraction:.0%} of the training set, batch {p.batch_size}, "
             f"AdamW lr {p.lr} wd {p.weight_decay}, a 224-px design trains at "
             f"{f'{p.base_resolution} px' if p.base_resolution else 'the stored size'} (others scale, at least "
             f"{p.min_resolution} px), augment {p.augment}, "
             f"regularization {p.regularization}, seed {settings.seed}, device {settings.resolved_device()}\n"
+            + (f"  latency: {settings.latency_runtime}, batch 1, {settings.latency_threads} thread(s), measured "
+               "before training and cached" + (f"; budget {settings.latency_budget:g} ms" if settings.latency_budget
+                                               else "") + (f"; pareto cost {settings.cost}" if settings.objective ==
+                                                            "pareto" else "") + "\n" if settings.uses_latency else "")
             + (f"  then the best {settings.confirm_top} trial(s) retrained with {settings.confirm_seeds} more "
                "seed(s) each; best.json is chosen by the mean\n" if settings.confirm_top else "") +
             f"  results: {settings.run_dir}")
@@ -135,16 +143,17 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     best = best_row(df, confirmed)
     if best is not None:
         write_best(settings.run_dir, best, confirmed)
+    weights = finish_weights(settings, best)
     write_run_json(settings.run_dir, {"settings": settings.to_dict(), "status": "finished", "started": started,
                                       "finished": dt.datetime.now().isoformat(timespec="seconds"),
                                       "resumed": resumed, **env})
-    summary = summarize(settings, df, to_frame(baselines), confirmed)
+    summary = summarize(settings, df, to_frame(baselines), confirmed, weights is not None)
     print(summary["text"], flush=True)
     return summary
 
 
 def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
-              confirmed: pd.DataFrame | None = None) -> dict:
+              confirmed: pd.DataFrame | None = None, weights: bool = False) -> dict:
     counts = df["status"].value_counts().to_dict() if not df.empty else {}
     best = best_row(df, confirmed)
     bbest = best_row(base) if not base.empty else None
@@ -172,7 +181,9 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
     elif settings.baselines:
         lines.append("no MobileNetV3 baseline fits the budget")
     files = "trials.parquet, trials.csv, " + ("baselines.parquet, " if settings.baselines else "") + \
-        ("best.json, " if best is not None else "") + ("confirm.parquet, " if confirmed is not None else "") + \
+        ("best.json, " if best is not None else "") + ("best.pt, " if weights else "") + \
+        ("weights/, " if weights and settings.save_weights == "all" else "") + \
+        ("confirm.parquet, " if confirmed is not None else "") + \
         "run.json"
     lines.append(f"results: {settings.run_dir}/ ({files}); next: python analyze.py {settings.run_dir}")
     return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(),

@@ -8,21 +8,28 @@ from pathlib import Path
 import torch
 
 from ..common import UsageError
-from ..data import DATASETS, DEFAULT_TEST_SPLIT
+from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT
+from ..latency import RUNTIMES
 from ..train import ProxyProtocol
 
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
+COSTS = ("flops", "latency")      # the second axis of a pareto search
 CONFIRM_TOP, CONFIRM_SEEDS = 3, 2
+# 12 trials + 4 baselines + 3x2 confirmation keep the default run (150M, built-in data,
+# default protocol) within 12 minutes on 2 cores: README, "analyze.py"
+DEFAULT_TRIALS = 12
+SAVE_WEIGHTS = ("best", "all", "none")
 
 
 def default_protocol() -> ProxyProtocol:
-    """The protocol search.py uses unless told otherwise."""
-    return ProxyProtocol(epochs=3, data_fraction=0.5, test_fraction=0.25)
+    """The protocol search.py uses unless told otherwise: the calibrated default."""
+    return ProxyProtocol()
 
 
 # settings that define what a run measures: a resumed run must keep them
-IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed")
+IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed",
+            "latency_budget", "latency_runtime", "latency_threads", "cost")
 
 
 @dataclass
@@ -30,9 +37,9 @@ class SearchSettings:
     budget: float
     backend: str = "optuna"
     objective: str = "accuracy"
-    trials: int = 20
+    trials: int = DEFAULT_TRIALS
     workers: int = 1
-    dataset: str = "synthetic"
+    dataset: str = DEFAULT_DATASET
     data_root: str | None = None
     test_split: float = DEFAULT_TEST_SPLIT   # held-out share of a flat image tree (no train/ test/ folders)
     download: bool = False
@@ -49,6 +56,11 @@ class SearchSettings:
     baselines: bool = True
     confirm_top: int = CONFIRM_TOP     # retrain the best K complete trials with more seeds (0: off)
     confirm_seeds: int = CONFIRM_SEEDS  # extra seeds per confirmed trial
+    save_weights: str = "best"         # best | all | none (search/weights.py)
+    latency_budget: float | None = None  # ms per image (batch 1): a hard cap checked before training
+    latency_runtime: str = "onnxruntime"
+    latency_threads: int = 1
+    cost: str = "flops"                # pareto: top-1 against MAdds or against measured latency
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -68,6 +80,18 @@ class SearchSettings:
         if self.confirm_top < 0 or self.confirm_seeds < 0 or (self.confirm_top and not self.confirm_seeds):
             raise UsageError(f"--confirm-top and --confirm-seeds must be >= 0 (and seeds >= 1 when confirming), "
                              f"got {self.confirm_top} and {self.confirm_seeds}")
+        if self.save_weights not in SAVE_WEIGHTS:
+            raise UsageError(f"--save-weights must be one of {', '.join(SAVE_WEIGHTS)}, got {self.save_weights!r}")
+        if self.latency_runtime not in RUNTIMES:
+            raise UsageError(f"unknown --latency-runtime {self.latency_runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if self.latency_threads < 1:
+            raise UsageError(f"--latency-threads must be at least 1, got {self.latency_threads}")
+        if self.latency_budget is not None and not self.latency_budget > 0:
+            raise UsageError(f"--latency-budget must be a positive latency, got {self.latency_budget}")
+        if self.cost not in COSTS:
+            raise UsageError(f"unknown --cost {self.cost!r}; choose one of {', '.join(COSTS)}")
+        if self.cost != "flops" and self.objective != "pareto":
+            raise UsageError("--cost sets the second axis of --objective pareto; add --objective pareto")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
@@ -82,6 +106,11 @@ class SearchSettings:
             raise UsageError("--address joins a Ray cluster; add --backend ray")
         if not self.name:
             raise UsageError("a run needs a --name")
+
+    @property
+    def uses_latency(self) -> bool:
+        """Whether every candidate's latency is measured (a latency budget or a latency front)."""
+        return self.latency_budget is not None or self.cost == "latency"
 
     @property
     def run_dir(self) -> Path:
@@ -108,7 +137,7 @@ class SearchSettings:
     def from_dict(cls, d: dict) -> SearchSettings:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        d["protocol"] = ProxyProtocol(**d["protocol"])
+        d["protocol"] = ProxyProtocol.from_dict(d["protocol"])
         return cls(**d)
 
     def identity(self) -> dict:

@@ -1,0 +1,139 @@
+"""ONNX export of any architecture: `export_onnx(name_or_config_or_module, path)` and
+
+    python -m mfsearch.export RUN_OR_NAME [--out FILE] [--resolution PX] [--num-classes N]
+
+A run folder exports its `best.json` architecture, with the trained weights of `best.pt`
+when the run kept them (then at the class count it was trained with). Every export is
+checked with `onnx.checker` and run once in ONNX Runtime against PyTorch (eval mode).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from .common import OneLineParser, UsageError, one_line
+from .models import config_from_dict, create_model, get_config
+from .models.checkpoint import read_checkpoint
+
+TOLERANCE = 1e-4   # max abs difference of the logits allowed between ONNX Runtime and PyTorch
+
+
+def _module(target: Any, num_classes: int) -> nn.Module:
+    if isinstance(target, nn.Module):
+        return target
+    return create_model(get_config(target), num_classes=num_classes)
+
+
+def export_onnx(target: Any, path: str | Path, resolution: int | None = None, num_classes: int = 1000,
+                dynamic_batch: bool = True, check: bool = True) -> Path:
+    """Export a registered name, config, best.json path or module to `path` (eval mode,
+    one input `images`: batch x 3 x R x R, R the design's resolution unless given). With
+    `check`, the file passes `onnx.checker` and ONNX Runtime reproduces PyTorch's outputs
+    within TOLERANCE, or ValueError says by how much it does not."""
+    model = _module(target, num_classes).eval()
+    res = resolution or getattr(getattr(model, "config", None), "resolution", 224)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a batch of 2: an example of size 1 would be specialised to a fixed batch of 1
+    x = torch.randn(2 if dynamic_batch else 1, 3, res, res, generator=torch.Generator().manual_seed(0))
+    shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+    with warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=True, dynamic_shapes=shapes, input_names=["images"],
+                          output_names=["logits"], verbose=False)
+    if check:
+        check_export(model, path, x)
+    return path
+
+
+class _quiet:
+    """The exporter logs each of its steps at INFO; a search exporting many models wants none."""
+
+    def __enter__(self):
+        self.levels = {n: logging.getLogger(n).level for n in ("torch.onnx", "torch.export", "onnxscript")}
+        for n in self.levels:
+            logging.getLogger(n).setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        for n, level in self.levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def check_export(model: nn.Module, path: Path, x: torch.Tensor) -> float:
+    """onnx.checker, then the max abs difference between ONNX Runtime and PyTorch on `x`."""
+    onnx.checker.check_model(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    diff = float(abs(got - want).max())
+    if not diff <= TOLERANCE:
+        raise ValueError(f"ONNX Runtime differs from PyTorch by {diff:.2e} (max abs) on {path}, over {TOLERANCE:g}")
+    return diff
+
+
+def load_target(target: str) -> tuple[nn.Module, str]:
+    """A run folder (best.json, with best.pt's weights when present), a checkpoint, a JSON
+    config or a registered name; returns the module and a description."""
+    p = Path(target)
+    if p.is_dir():
+        if (p / "best.pt").is_file():
+            ckpt = read_checkpoint(p / "best.pt")
+            model = create_model(config_from_dict(ckpt["config"]), num_classes=ckpt["num_classes"])
+            model.load_state_dict(ckpt["state_dict"])
+            return model, f"{p}/best.pt (trained weights, {ckpt['num_classes']} classes)"
+        if (p / "best.json").is_file():
+            cfg = config_from_dict(json.loads((p / "best.json").read_text())["config"])
+            return create_model(cfg), f"{p}/best.json (architecture only: the run kept no weights)"
+        raise UsageError(f"{p} holds neither best.pt nor best.json; pass a finished run folder or a model name")
+    if p.suffix == ".pt":
+        try:
+            ckpt = read_checkpoint(p)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        model = create_model(config_from_dict(ckpt["config"]), num_classes=ckpt["num_classes"])
+        model.load_state_dict(ckpt["state_dict"])
+        return model, f"{p} (trained weights)"
+    try:
+        return create_model(target), f"{target} (untrained)"
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise UsageError(f"cannot export {target!r}: {one_line(exc)}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog="python -m mfsearch.export", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", help="a run folder, a checkpoint (.pt), a config JSON or a registered model name")
+    p.add_argument("--out", help="output file (default: NAME.onnx in the current folder, or RUN/best.onnx)")
+    p.add_argument("--resolution", type=int, help="input size (default: the design's own resolution)")
+    p.add_argument("--fixed-batch", action="store_true", help="batch 1 only (default: any batch size)")
+    args = p.parse_args(argv)
+    if args.resolution is not None and not 32 <= args.resolution <= 1024:
+        p.error(f"--resolution must be in [32, 1024] px, got {args.resolution}")
+    try:
+        model, what = load_target(args.target)
+        out = Path(args.out) if args.out else (Path(args.target) / "best.onnx" if Path(args.target).is_dir()
+                                                else Path(Path(args.target).stem + ".onnx"))
+        start = time.perf_counter()
+        export_onnx(model, out, args.resolution, dynamic_batch=not args.fixed_batch)
+    except (UsageError, ValueError, OSError) as exc:
+        print(f"python -m mfsearch.export: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    print(f"exported {what} to {out} in {time.perf_counter() - start:.1f} s "
+          f"(checked: onnx.checker, ONNX Runtime within {TOLERANCE:g} of PyTorch)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Attention capture: shapes, normalisation, unchanged outputs, ablations."""
+import random
+
+import pytest
+import torch
+from conftest import random_mobile_former_config
+
+import mfsearch
+from mfsearch.models.mobile_former import MobileFormerBlock
+
+BASE = "mobile_former_26m"
+
+
+def _model(**over):
+    torch.manual_seed(0)
+    return mfsearch.create_model(BASE, num_classes=10, **over).eval()
+
+
+def test_maps_have_the_documented_shapes_and_sum_to_one():
+    model = _model()
+    cfg = model.config
+    x = torch.randn(2, 3, 64, 64)
+    maps = mfsearch.attention_maps(model, x)
+    blocks = [i for i, b in enumerate(model.blocks) if isinstance(b, MobileFormerBlock)]
+    assert [m["block"] for m in maps] == blocks + ["final"]
+    for m in maps[:-1]:
+        h, w = m["m2f_size"]
+        assert m["mobile_to_former"].shape == (2, cfg.bridge_heads, cfg.tokens, h * w)
+        fh, fw = m["f2m_size"]
+        assert m["former_to_mobile"].shape == (2, cfg.bridge_heads, fh * fw, cfg.tokens)
+        assert m["tokens"].shape == (2, cfg.former_heads, cfg.tokens, cfg.tokens)
+        for key in ("mobile_to_former", "former_to_mobile", "tokens"):
+            assert torch.allclose(m[key].sum(-1), torch.ones(()), atol=1e-5), key
+    assert maps[0]["m2f_size"] == (16, 16)      # 64 px, stride-4 input of the first Mobile-Former block
+    assert maps[-1]["former_to_mobile"] is None and maps[-1]["mobile_to_former"] is not None
+
+
+def test_capture_leaves_outputs_bit_identical_and_switches_off_again():
+    model = _model()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+    mfsearch.attention_maps(model, x)
+    with torch.no_grad():
+        after = model(x)
+    assert torch.equal(before, after)
+    assert all(getattr(m, "capture", None) is None for m in model.modules())
+    model.train()
+    mfsearch.attention_maps(model, x)
+    assert model.training  # the mode the caller left it in
+
+
+@pytest.mark.parametrize("switch,empty", [("mobile_to_former", "mobile_to_former"),
+                                          ("former_to_mobile", "former_to_mobile")])
+def test_a_missing_bridge_gives_no_map(switch, empty):
+    maps = mfsearch.attention_maps(_model(**{switch: False}), torch.randn(1, 3, 64, 64))
+    assert maps and all(m[empty] is None for m in maps)
+    assert all(m["tokens"] is not None for m in maps if m["block"] != "final")
+
+
+def test_no_former_means_no_maps_and_other_families_are_refused():
+    assert mfsearch.attention_maps(_model(former=False), torch.randn(1, 3, 64, 64)) == []
+    with pytest.raises(TypeError, match="MobileFormer"):
+        mfsearch.attention_maps(mfsearch.create_model("mobilenet_v3_small_050", num_classes=10),
+                                torch.randn(1, 3, 64, 64))
+
+
+def test_random_configs_capture():
+    rng = random.Random(3)
+    for _ in range(5):
+        cfg = random_mobile_former_config(rng)
+        model = mfsearch.create_model(cfg, num_classes=10).eval()
+        maps = mfsearch.attention_maps(model, torch.randn(1, 3, 48, 48))
+        for m in maps:
+            if m["mobile_to_former"] is not None:
+                assert m["mobile_to_former"].shape[2] == cfg.tokens
+
+
+def _analyze():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("analyze_cli", Path(__file__).resolve().parents[1] / "analyze.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def _trained_checkpoint(tmp_path, name="mobile_former_26m"):
+    from mfsearch.data import load_dataset
+    from mfsearch.models.checkpoint import save_checkpoint
+    from mfsearch.train import ProxyProtocol, train_proxy
+    data = load_dataset("shapes", seed=0, synthetic_train=640, synthetic_test=100)
+    r = train_proxy(name, data, ProxyProtocol(epochs=1, data_fraction=0.5, batch_size=64), keep_weights=True)
+    return save_checkpoint(tmp_path / f"{name}.pt", mfsearch.get_config(name), r.num_classes, r.state_dict,
+                           dataset="shapes", data_seed=0, resolution=r.proxy_resolution, final_top1=r.final_top1)
+
+
+def test_analyze_attention_writes_figures_and_numbers(tmp_path, capsys):
+    path = _trained_checkpoint(tmp_path)
+    assert _analyze()(["attention", str(path), "--images", "2", "--out", str(tmp_path / "att")]) == 0
+    out = tmp_path / "att"
+    for name in ("m2f_image0.png", "m2f_image1.png", "f2m_image0.png", "tokens.png", "entropy.png"):
+        assert (out / name).stat().st_size > 5_000, name
+    report = (out / "attention.md").read_text()
+    assert "normalised entropy" in report.lower() and "Attention on the labelled objects" in report
+    assert "bridges" in capsys.readouterr().out
+    assert _analyze()(["attention", str(path), "--blocks", "1", "final", "--per-head",
+                       "--out", str(tmp_path / "att2")]) == 0
+    assert "| final |" in (tmp_path / "att2" / "attention.md").read_text()
+
+
+def test_analyze_attention_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
+    cases = [([str(tmp_path / "missing.pt")], "no trained weights"),
+             ([str(tmp_path)], "best.pt"),
+             ([str(_trained_checkpoint(tmp_path, "mobilenet_v3_small_050"))], "need a Mobile-Former"),
+             ([str(tmp_path / "mobilenet_v3_small_050.pt"), "--images", "0"], "at least 1")]
+    for args, msg in cases:
+        try:
+            code = _analyze()(["attention", *args])
+        except SystemExit as exc:
+            code = exc.code
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and msg in err, (args, err)

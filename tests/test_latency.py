@@ -1,0 +1,132 @@
+"""ONNX export (checked against PyTorch in ONNX Runtime), latency records and their cache,
+and the latency budget in the search."""
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+from conftest import random_mobile_former_config
+
+import mfsearch
+from mfsearch import latency as latency_mod
+from mfsearch.cli import main
+from mfsearch.export import TOLERANCE, export_onnx
+from mfsearch.export import main as export_main
+from mfsearch.latency import Timing, compare_latency, measure_latency, parse_latency
+from mfsearch.search import baselines as baselines_mod
+
+SPACE = Path(__file__).resolve().parent / "data" / "tiny_space.yaml"
+FAST = Timing(warmup=1, min_runs=3, min_seconds=0.0, max_runs=3)
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path, monkeypatch):
+    monkeypatch.setattr(latency_mod, "CACHE_DIR", tmp_path / "latency-cache")
+    monkeypatch.setattr(baselines_mod, "CACHE_DIR", tmp_path / "baseline-cache")
+
+
+def _ort_max_diff(path, model, batch=3, res=64):
+    x = torch.randn(batch, 3, res, res)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        return float(np.abs(got - model.eval()(x).numpy()).max())
+
+
+@pytest.mark.parametrize("name", ["mobile_former_26m", "mobile_former_151m", "mobilenet_v3_small_050",
+                                  "mobilenet_v3_large_100"])
+def test_export_matches_pytorch_in_onnxruntime_at_any_batch(tmp_path, name):
+    model = mfsearch.create_model(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", resolution=64)   # checked inside at batch 2
+    assert _ort_max_diff(path, model, batch=3) <= TOLERANCE                # and the batch stays free
+
+
+def test_random_configs_and_ablations_export(tmp_path):
+    rng = random.Random(1)
+    cfgs = [random_mobile_former_config(rng) for _ in range(2)]
+    cfgs += [mfsearch.get_config("mobile_former_26m", **{s: False}) for s in
+             ("mobile_to_former", "former_to_mobile", "dynamic_relu", "former_ffn", "former")]
+    for i, cfg in enumerate(cfgs):
+        model = mfsearch.create_model(cfg, num_classes=10)
+        path = export_onnx(model, tmp_path / f"m{i}.onnx", resolution=64, dynamic_batch=False)
+        assert path.stat().st_size > 10_000
+
+
+def test_export_cli_exports_a_checkpoint_and_refuses_bad_input(tmp_path, capsys):
+    from mfsearch.models.checkpoint import save_checkpoint
+    model = mfsearch.create_model("mobile_former_26m", num_classes=10)
+    ckpt = save_checkpoint(tmp_path / "best.pt", model.config, 10, model.state_dict())
+    assert export_main([str(ckpt), "--out", str(tmp_path / "x.onnx"), "--resolution", "64"]) == 0
+    assert "trained weights" in capsys.readouterr().out and (tmp_path / "x.onnx").is_file()
+    for args, msg in ((["no_such_model"], "cannot export"), ([str(tmp_path / "missing.pt")], "no checkpoint"),
+                      ([str(tmp_path)], "neither best.pt nor best.json")):
+        (tmp_path / "best.pt").unlink(missing_ok=True)
+        assert export_main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err, (args, err)
+
+
+def test_latency_record_and_cache(monkeypatch):
+    calls = []
+    real = latency_mod._interleaved
+    monkeypatch.setattr(latency_mod, "_interleaved", lambda fns, timing: calls.append(len(fns)) or real(fns, timing))
+    rec = measure_latency("mobilenet_v3_small_050", "torch", threads=1, resolution=64, timing=FAST)
+    assert rec.runs == 3 and rec.p10_ms <= rec.median_ms <= rec.p90_ms and rec.median_ms > 0
+    assert rec.runtime == "torch" and rec.batch == 1 and rec.threads == 1 and rec.resolution == 64
+    assert "torch" in rec.versions and rec.host
+    again = measure_latency("mobilenet_v3_small_050", "torch", threads=1, resolution=64, timing=FAST)
+    assert again == rec and calls == [1]              # the second came from the cache, not the clock
+    measure_latency("mobilenet_v3_small_050", "torch", threads=2, resolution=64, timing=FAST)
+    assert calls == [1, 1]                            # another thread count is another key
+    both = compare_latency(["mobilenet_v3_small_050", "mobile_former_26m"], "torch", resolution=64, timing=FAST)
+    assert [r.model for r in both] == ["mobilenet_v3_small_050", "mobile_former_26m"] and calls == [1, 1, 1]
+
+
+def test_onnxruntime_latency(monkeypatch):
+    rec = measure_latency("mobilenet_v3_small_050", "onnxruntime", resolution=64, timing=FAST, cache=False)
+    assert rec.runtime == "onnxruntime" and "onnxruntime" in rec.versions and rec.median_ms > 0
+
+
+@pytest.mark.parametrize("text,ms", [("12ms", 12.0), ("12", 12.0), ("0.012s", 12.0), ("1.5 ms", 1.5)])
+def test_latency_budget_formats(text, ms):
+    assert parse_latency(text) == pytest.approx(ms)
+
+
+TINY = ["--epochs", "1", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
+        "--threads", "2", "--confirm-top", "0", "--latency-runtime", "torch"]
+
+
+def test_a_proposal_over_the_latency_budget_is_recorded_and_never_trained(tmp_path, monkeypatch):
+    from mfsearch.search import evaluate as evaluate_mod
+    monkeypatch.setattr(evaluate_mod, "measure_latency",
+                        lambda cfg, runtime, batch, threads: measure_latency(cfg, runtime, batch, threads, timing=FAST))
+    trained = []
+    real = evaluate_mod.train_proxy
+    monkeypatch.setattr(evaluate_mod, "train_proxy", lambda *a, **k: trained.append(1) or real(*a, **k))
+    code = main(["--out", str(tmp_path / "runs"), *TINY, "--budget", "20M", "--trials", "3", "--name", "lat",
+                 "--space", str(SPACE), "--latency-budget", "0.001ms"])
+    assert code == 0
+    df = pd.read_parquet(tmp_path / "runs" / "lat" / "trials.parquet")
+    assert (df["status"] == "infeasible").all() and not trained
+    measured = df[df["latency_ms"].notna()]
+    assert not measured.empty and measured["error"].str.contains("latency budget").all()
+    run = json.loads((tmp_path / "runs" / "lat" / "run.json").read_text())
+    assert run["settings"]["latency_budget"] == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--latency-budget", "fast"], "not a positive latency"),
+    (["--latency-budget=-5ms"], "not a positive latency"),
+    (["--latency-runtime", "tensorrt"], "unknown --latency-runtime"),
+    (["--cost", "latency"], "add --objective pareto"),
+    (["--latency-threads", "0"], "--latency-threads"),
+])
+def test_bad_latency_flags_give_one_line_and_exit_2(tmp_path, capsys, args, msg):
+    assert main(["--budget", "150M", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and msg in err, err
+    assert not any(tmp_path.iterdir())
