@@ -301,3 +301,12 @@ def test_save_weights_all_keeps_one_checkpoint_per_trained_trial(tmp_path):
     for t in trained.itertuples():
         model = mfsearch.load_checkpoint(run / "weights" / f"trial_{t.trial_id}.pt")
         assert model.config.to_dict() == json.loads(t.config)
+
+
+def test_a_trial_that_trained_every_epoch_is_never_pruned(tmp_path):
+    # two epochs: the median pruner waits one step, so its only chance is after the last epoch, when the
+    # training is paid for; a trial below the median then must stay complete, not be discarded as pruned
+    args = ["--budget", "20M", "--trials", "8", "--name", "one", "--no-baselines", "--seed", "3"]
+    assert run_cli(tmp_path, *args) == 0
+    df = trials(tmp_path, "one")
+    assert "pruned" not in set(df["status"]) and (df["status"] == "complete").sum() >= 6, df["status"].tolist()

@@ -137,6 +137,11 @@ def report_lines(sample: Sample, rows: list[dict]) -> list[str]:
     lines += markdown_table(["block", "map"] + [f"token {t}" for t in range(tokens)] + ["mean"],
                             [[r["block"], f"{r['size'][0]}x{r['size'][1]}"] + [f"{e:.3f}" for e in r["entropy"]]
                              + [f"{np.mean(r['entropy']):.3f}"] for r in rows])
+    single = [str(r["block"]) for r in rows if r["size"] == (1, 1)]
+    if single:
+        lines += ["", f"Blocks {', '.join(single)} see a 1x1 map (a design counted at its own resolution, trained at "
+                  "a much smaller one): one position, so entropy 0 and an object share equal to the object's area "
+                  "by construction, not by choice."]
     if rows and "object_share" in rows[0]:
         lines += ["", "## Attention on the labelled objects", "",
                   "Share of each token's Mobile->Former attention on the object pixels, against the share of the "

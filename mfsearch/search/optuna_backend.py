@@ -106,7 +106,8 @@ def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
     def on_epoch(epoch: int, top1: float) -> None:
         if settings.objective == "accuracy":
             trial.report(top1, epoch)
-            if trial.should_prune():
+            # after the last epoch the training is paid for: a complete result, not a pruned one
+            if epoch < settings.protocol.epochs - 1 and trial.should_prune():
                 raise TrialPruned()
 
     row = evaluate_params(settings, params, trial.number, on_epoch,
