@@ -1,5 +1,7 @@
 """mfsearch: FLOP-budgeted architecture search and scaling studies for Mobile-Former."""
+from .export import export_onnx
 from .flops import FlopReport, count_flops, estimate_flops, estimate_params
+from .latency import measure_latency
 from .models import (
                      BlockSpec,
                      MobileFormer,
@@ -17,4 +19,5 @@ from .models import (
 __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",
            "MobileFormerConfig", "MobileNetV3Config", "config_from_dict", "create_model", "get_config",
-           "list_models", "preset_config", "attention_maps", "load_checkpoint", "__version__"]
+           "list_models", "preset_config", "attention_maps", "load_checkpoint", "export_onnx", "measure_latency",
+           "__version__"]

@@ -22,18 +22,19 @@ TRAINING_STUDIES = [s for s in STUDIES if not load_study(EXP / f"{s}.yaml").sear
 
 def test_the_studies_provided():
     assert {"paper_presets", "tokens", "token_dim", "width_depth_resolution", "ablations",
-            "proxy_fidelity", "budgets", "proxy_calibration", "builtin_fidelity"} <= set(STUDIES)
+            "proxy_fidelity", "budgets", "proxy_calibration", "builtin_fidelity", "attention"} <= set(STUDIES)
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_full_size_loads(name):
     study = load_study(EXP / f"{name}.yaml", "full")
-    assert "cifar10" in [d.name for d in study.datasets]
+    names = {d.name for d in study.datasets}
+    assert "cifar10" in names and names <= {"cifar10", "shapes"}
     if study.search:
         assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6] and len(study.protocols) == 1
         assert len(study.search.trials) == len(study.search.budgets)
         return
-    assert len(study.variants) >= 4
+    assert len(study.variants) >= (1 if name == "attention" else 4)
     if study.budget:
         for cfg in study.variants.values():
             assert 0.9 * study.budget <= mfsearch.estimate_flops(cfg) <= study.budget
@@ -158,3 +159,12 @@ def test_missing_study_file_or_size(tmp_path):
         load_study(EXP / "tokens.yaml", "huge")
     with pytest.raises(UsageError, match="not found"):
         load_study(tmp_path / "missing.yaml")
+
+
+def test_a_study_keeps_every_runs_weights_when_asked(tmp_path):
+    args = ["--experiment", str(EXP / "attention.yaml"), "--out", str(tmp_path), "--save-weights", "all"]
+    assert main(args) == 0
+    weights = sorted(p.name for p in (tmp_path / "attention" / "weights").iterdir())
+    assert weights == ["mobile_former_52m-seed0-default.pt"]
+    model = mfsearch.load_checkpoint(tmp_path / "attention" / "weights" / weights[0])
+    assert model.config == mfsearch.get_config("mobile_former_52m") and model.num_classes == 10

@@ -8,7 +8,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = [  # (prefix, layer); the longest matching prefix decides
-    ("mfsearch", 0), ("mfsearch.common", 0), ("mfsearch.evaluation", 0), ("mfsearch.runfolder", 0),
+    ("mfsearch", 1),   # the package facade: re-exports the public API of layers 0 and 1 (export, latency)
+    ("mfsearch.common", 0), ("mfsearch.evaluation", 0), ("mfsearch.runfolder", 0),
     ("mfsearch.models", 0), ("mfsearch.flops", 0),
     ("spaces", 1), ("mfsearch.data", 1), ("mfsearch.zero_cost", 1), ("mfsearch.train", 1),
     ("mfsearch.export", 1), ("mfsearch.latency", 1),
