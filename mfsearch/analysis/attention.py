@@ -87,7 +87,8 @@ def load_sample(target: str | Path, n_images: int = 4, data_root: str | None = N
 def _one_per_class(y: torch.Tensor, n: int) -> torch.Tensor:
     """The first test image of each class in turn, so a few images show different objects."""
     firsts = [int((y == c).nonzero()[0]) for c in torch.unique(y)]
-    rest = [i for i in range(len(y)) if i not in set(firsts)]
+    taken = set(firsts)
+    rest = [i for i in range(len(y)) if i not in taken]
     return torch.tensor((firsts + rest)[:max(1, n)])
 
 

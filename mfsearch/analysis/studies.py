@@ -204,6 +204,9 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     df = complete_rows(path)
     if df.empty:
         raise AnalysisError(f"{path}: no complete row to analyse yet")
+    order = {v: i for i, v in enumerate((meta.get("spec") or {}).get("variants") or {})}
+    if order:  # the study file's order, not the order rows happened to finish in (a resume can shuffle it)
+        df = df.sort_values("variant", key=lambda col: col.map(order).fillna(len(order)), kind="stable")
     out.mkdir(parents=True, exist_ok=True)
     if (meta.get("spec") or {}).get("analysis") == "calibration":
         return _analyze_calibration(meta, df, out)
