@@ -24,7 +24,7 @@ from torch import nn
 
 from .common import OneLineParser, UsageError, one_line
 from .models import config_from_dict, create_model, get_config
-from .models.checkpoint import read_checkpoint
+from .models.checkpoint import load_checkpoint
 
 TOLERANCE = 1e-4   # max abs difference of the logits allowed between ONNX Runtime and PyTorch
 
@@ -89,22 +89,16 @@ def load_target(target: str) -> tuple[nn.Module, str]:
     p = Path(target)
     if p.is_dir():
         if (p / "best.pt").is_file():
-            ckpt = read_checkpoint(p / "best.pt")
-            model = create_model(config_from_dict(ckpt["config"]), num_classes=ckpt["num_classes"])
-            model.load_state_dict(ckpt["state_dict"])
-            return model, f"{p}/best.pt (trained weights, {ckpt['num_classes']} classes)"
+            return load_checkpoint(p / "best.pt"), f"{p}/best.pt (trained weights)"
         if (p / "best.json").is_file():
             cfg = config_from_dict(json.loads((p / "best.json").read_text())["config"])
             return create_model(cfg), f"{p}/best.json (architecture only: the run kept no weights)"
         raise UsageError(f"{p} holds neither best.pt nor best.json; pass a finished run folder or a model name")
     if p.suffix == ".pt":
         try:
-            ckpt = read_checkpoint(p)
+            return load_checkpoint(p), f"{p} (trained weights)"
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        model = create_model(config_from_dict(ckpt["config"]), num_classes=ckpt["num_classes"])
-        model.load_state_dict(ckpt["state_dict"])
-        return model, f"{p} (trained weights)"
     try:
         return create_model(target), f"{target} (untrained)"
     except (KeyError, ValueError, FileNotFoundError) as exc:

@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from ..data import DataError, load_dataset
 from ..data.loader import BatchLoader
 from ..models import attention_maps
-from ..models.checkpoint import read_checkpoint
-from ..models.config import MobileFormerConfig, config_from_dict
-from ..models.registry import create_model
+from ..models.checkpoint import load_checkpoint, read_checkpoint
+from ..models.config import MobileFormerConfig
 from .attention_figures import plot_entropy, plot_f2m, plot_m2f, plot_tokens
 from .load import AnalysisError
 from .markdown import table as markdown_table
@@ -57,15 +56,12 @@ def load_sample(target: str | Path, n_images: int = 4, data_root: str | None = N
     class as far as classes go, prepared as the trainer prepared them."""
     path = checkpoint_path(target)
     try:
-        ckpt = read_checkpoint(path)
-        cfg = config_from_dict(ckpt["config"])
+        model = load_checkpoint(path)
+        meta = read_checkpoint(path).get("meta") or {}
     except (ValueError, RuntimeError, KeyError) as exc:
         raise AnalysisError(f"{path} is not a readable mfsearch checkpoint ({exc})") from None
-    if not isinstance(cfg, MobileFormerConfig):
-        raise AnalysisError(f"{path} holds a {cfg.family} model; attention maps need a Mobile-Former")
-    model = create_model(cfg, num_classes=ckpt["num_classes"])
-    model.load_state_dict(ckpt["state_dict"])
-    meta = ckpt.get("meta") or {}
+    if not isinstance(model.config, MobileFormerConfig):
+        raise AnalysisError(f"{path} holds a {model.config.family} model; attention maps need a Mobile-Former")
     try:
         data = load_dataset(meta.get("dataset", "shapes"), root=data_root or meta.get("data_root"),
                             seed=meta.get("data_seed", 0), test_split=meta.get("test_split", 0.2))
