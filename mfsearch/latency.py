@@ -6,8 +6,9 @@
 
 A runtime is one class (`OnnxRuntimeRuntime`, `TorchRuntime`) registered in RUNTIMES: it
 turns a model and an input into a function that runs one inference. Timing: fixed
-threads, batch and input, `warmup` untimed runs, then timed runs until both `min_runs`
-and `min_seconds` are reached (capped at `max_runs`); the record holds the median and
+threads, batch and input, `warmup` untimed runs, then rounds of one untimed and `burst`
+timed runs per model until both `min_runs` and `min_seconds` are reached (capped at
+`max_runs`); the record holds the median and
 the 10th/90th percentiles. Records are cached on disk by (config, runtime, threads,
 batch, resolution, host), so a search never measures one architecture twice.
 """
@@ -36,6 +37,7 @@ from .common import OneLineParser, UsageError, one_line
 from .export import export_onnx
 from .flops import estimate_flops
 from .models import create_model, get_config, list_models
+from .models.registry import MOBILENET_V3_PUBLISHED, preset_table
 
 CACHE_DIR = Path(os.environ.get("MFSEARCH_CACHE", Path.home() / ".cache" / "mfsearch")) / "latency"
 
@@ -133,6 +135,7 @@ class Timing:
     min_runs: int = 30
     min_seconds: float = 1.0
     max_runs: int = 500
+    burst: int = 5          # timed runs of one model in a row before the next model's turn
 
 
 def check_runtime(runtime: str) -> Runtime:
@@ -161,8 +164,8 @@ def measure_latency(target: Any, runtime: str = "onnxruntime", batch: int = 1, t
 def compare_latency(targets: list[Any], runtime: str = "onnxruntime", batch: int = 1, threads: int = 1,
                     resolution: int | None = None, timing: Timing = Timing(), cache: bool = True,
                     log: Callable[[str], None] | None = None) -> list[LatencyRecord]:
-    """Several models timed in interleaved rounds (one run of each per round); cached ones
-    are read, not timed again."""
+    """Several models timed in interleaved rounds (a short burst of each per round, see
+    `_interleaved`); cached ones are read, not timed again."""
     rt = check_runtime(runtime)
     if batch < 1 or threads < 1:
         raise UsageError(f"latency batch and threads must be at least 1, got {batch} and {threads}")
@@ -190,16 +193,23 @@ def compare_latency(targets: list[Any], runtime: str = "onnxruntime", batch: int
 
 
 def _interleaved(fns: dict[int, Callable[[], None]], timing: Timing) -> dict[int, list[float]]:
+    """Rounds over the models; in each, a model gets one untimed run (its weights back in the
+    caches the others evicted) and then `burst` timed ones. Timed one run at a time in
+    rotation, every model would be measured cold, from memory, not as it runs when deployed
+    (docs: the README's latency section)."""
     for fn in fns.values():
         for _ in range(timing.warmup):
             fn()
     times: dict[int, list[float]] = {i: [] for i in fns}
     start = time.perf_counter()
     while True:
+        n = len(next(iter(times.values())))
         for i, fn in fns.items():
-            t = time.perf_counter()
             fn()
-            times[i].append(time.perf_counter() - t)
+            for _ in range(min(timing.burst, timing.max_runs - n)):
+                t = time.perf_counter()
+                fn()
+                times[i].append(time.perf_counter() - t)
         n = len(next(iter(times.values())))
         if n >= timing.max_runs or (n >= timing.min_runs and time.perf_counter() - start >= timing.min_seconds):
             return times
@@ -251,7 +261,7 @@ def table(models: list[str], runtimes: list[str], threads: int, timing: Timing, 
 
 def _print_table(rows: list[dict], runtimes: list[str]) -> None:
     head = f"{'model':<26}{'MAdds':>9}" + "".join(f"{rt + ' ms (p10-p90)':>30}{'repeat':>8}" for rt in runtimes)
-    print(head + f"{'ms per 100M (' + runtimes[0] + ')':>24}")
+    print(head + f"{'ms per 100M (' + runtimes[0] + ')':>26}")
     for r in rows:
         line = f"{r['model']:<26}{r['madds'] / 1e6:>8.1f}M"
         for rt in runtimes:
@@ -259,7 +269,7 @@ def _print_table(rows: list[dict], runtimes: list[str]) -> None:
             line += f"{first.median_ms:>12.2f} ({first.p10_ms:.2f}-{first.p90_ms:.2f})".rjust(30)
             ratio = statistics.median(a.median_ms for a in again) / first.median_ms if again else float("nan")
             line += f"{ratio:>8.2f}"
-        line += f"{r[runtimes[0]][0].median_ms / (r['madds'] / 1e8):>24.2f}"
+        line += f"{r[runtimes[0]][0].median_ms / (r['madds'] / 1e8):>26.2f}"
         print(line)
 
 
@@ -273,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-seconds", type=float, default=1.0, help="timed seconds per model and pass at least")
     p.add_argument("--plot", help="write latency against MAdds per family to this PNG")
     p.add_argument("--json", help="write every record to this JSON file")
+    p.add_argument("--from-json", help="print the table (and --plot) from a file --json wrote, measuring nothing")
     args = p.parse_args(argv)
     try:
         for rt in args.runtimes:
@@ -281,9 +292,17 @@ def main(argv: list[str] | None = None) -> int:
             get_config(m)
         if args.threads < 1 or args.repeats < 1:
             raise UsageError("--threads and --repeats must be at least 1")
-        print(f"host {host()}; batch 1, {args.threads} thread(s), each model at its own resolution, "
-              f"1000 classes; models interleaved; {args.repeats} passes", flush=True)
-        rows = table(args.models, args.runtimes, args.threads, Timing(min_seconds=args.min_seconds), args.repeats)
+        if args.from_json:
+            rows, args.runtimes = rows_from_json(Path(args.from_json))
+            first = rows[0][args.runtimes[0]][0]
+            print(f"from {args.from_json}: host {first.host}; batch {first.batch}, {first.threads} thread(s), "
+                  f"{len(rows[0][args.runtimes[0]])} passes")
+            args.json = None
+        else:
+            print(f"host {host()}; batch 1, {args.threads} thread(s), each model at its own resolution, "
+                  f"1000 classes; models interleaved; {args.repeats} passes", flush=True)
+            rows = table(args.models, args.runtimes, args.threads, Timing(min_seconds=args.min_seconds),
+                         args.repeats)
     except (UsageError, KeyError, ValueError) as exc:
         print(f"python -m mfsearch.latency: error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -297,33 +316,78 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def published_top1(model: str) -> float | None:
+    """ImageNet top-1 as published (Mobile-Former presets, MobileNetV3 widths the paper lists)."""
+    entry = preset_table().get(model) or MOBILENET_V3_PUBLISHED.get(model) or {}
+    return entry.get("top1")
+
+
+FAMILY_STYLE = {"mobile_former": ("Mobile-Former", "#d62728", "o"), "mobilenet_v3": ("MobileNetV3", "#1f77b4", "s")}
+
+
 def _plot(rows: list[dict], runtimes: list[str], path: Path) -> None:
-    """Median latency (p10-p90 bars) against MAdds, one colour per family, one panel per runtime."""
+    """Median latency (p10-p90 bars) against MAdds per runtime, repeat agreement, and published
+    ImageNet top-1 against the first runtime's latency (the equal-accuracy comparison)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # only for --plot: measuring needs no plotting library loaded
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    fig, axes = plt.subplots(1, len(runtimes), figsize=(5.2 * len(runtimes), 4.0), squeeze=False)
-    for ax, rt in zip(axes[0], runtimes):
-        for fam, color, marker in (("mobile_former", "#d62728", "o"), ("mobilenet_v3", "#1f77b4", "s")):
+    fig, axes = plt.subplots(1, len(runtimes) + 2, figsize=(4.6 * (len(runtimes) + 2), 4.0), squeeze=False)
+    axes = axes[0]
+    for ax, rt in zip(axes, runtimes):
+        for fam, (label, color, marker) in FAMILY_STYLE.items():
             sel = [r for r in rows if r["family"] == fam]
-            if not sel:
-                continue
-            x = [r["madds"] / 1e6 for r in sel]
-            y = [r[rt][0].median_ms for r in sel]
-            err = [[r[rt][0].median_ms - r[rt][0].p10_ms for r in sel], [r[rt][0].p90_ms - r[rt][0].median_ms
-                                                                         for r in sel]]
-            ax.errorbar(x, y, yerr=err, fmt=marker, color=color, capsize=3,
-                        label="Mobile-Former" if fam == "mobile_former" else "MobileNetV3")
+            if sel:
+                med = [r[rt][0].median_ms for r in sel]
+                err = [[m - r[rt][0].p10_ms for m, r in zip(med, sel)], [r[rt][0].p90_ms - m for m, r in zip(med, sel)]]
+                ax.errorbar([r["madds"] / 1e6 for r in sel], med, yerr=err, fmt=marker, color=color, capsize=3,
+                            label=label)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("MAdds (M), own resolution")
-        ax.set_ylabel(f"{rt} latency (ms), batch 1, {rows[0][rt][0].threads} thread(s)")
+        ax.set_ylabel(f"latency (ms), batch 1, {rows[0][rt][0].threads} thread(s)")
         ax.set_title(f"{rt}: median, p10-p90", fontsize=10)
         ax.legend(fontsize=8)
+    ax = axes[len(runtimes)]
+    for k, rt in enumerate(runtimes):
+        ratios = [[a.median_ms / r[rt][0].median_ms for a in r[rt][1:]] for r in rows]
+        for i, rs in enumerate(ratios):
+            ax.scatter([i + 0.15 * (k - 0.5)] * len(rs), rs, s=14, color=f"C{k + 2}", label=rt if i == 0 else None)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(rows)), [r["model"].replace("mobile_former_", "MF-").replace("mobilenet_v3_", "V3-")
+                                     for r in rows], rotation=70, fontsize=7)
+    ax.set_ylabel("repeat median / first median")
+    ax.set_title("repeat agreement (each later pass)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[-1]
+    rt = runtimes[0]
+    for fam, (label, color, marker) in FAMILY_STYLE.items():
+        sel = [(r[rt][0].median_ms, published_top1(r["model"])) for r in rows if r["family"] == fam]
+        sel = sorted((x, y) for x, y in sel if y is not None)
+        if sel:
+            ax.plot(*zip(*sel), marker=marker, color=color, label=label)
+    ax.set_xlabel(f"{rt} latency (ms)")
+    ax.set_ylabel("published ImageNet top-1 (%)")
+    ax.set_title("accuracy against measured latency", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def rows_from_json(path: Path) -> tuple[list[dict], list[str]]:
+    """The rows (and runtimes) a `--json` file holds, for redrawing without measuring again."""
+    try:
+        data = json.loads(Path(path).read_text())
+        runtimes = [rt for rt in RUNTIMES if rt in data[0]]
+        rows = [{**{k: v for k, v in r.items() if k not in RUNTIMES},
+                 **{rt: [LatencyRecord(**x) for x in r[rt]] for rt in runtimes}} for r in data]
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise UsageError(f"{path} is not a latency file written by --json ({one_line(exc)})") from None
+    return rows, runtimes
 
 
 if __name__ == "__main__":

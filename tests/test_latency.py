@@ -130,3 +130,20 @@ def test_bad_latency_flags_give_one_line_and_exit_2(tmp_path, capsys, args, msg)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and msg in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_latency_table_writes_json_and_redraws_from_it(tmp_path, capsys):
+    records, figure = tmp_path / "latency.json", tmp_path / "latency.png"
+    assert latency_mod.main(["--models", "mobilenet_v3_small_050", "mobile_former_26m", "--runtimes", "torch",
+                             "--repeats", "2", "--min-seconds", "0", "--json", str(records)]) == 0
+    measured = capsys.readouterr().out
+    data = json.loads(records.read_text())
+    assert [r["model"] for r in data] == ["mobilenet_v3_small_050", "mobile_former_26m"]
+    assert all(len(r["torch"]) == 2 and r["torch"][0]["runs"] >= 30 for r in data)   # two passes, timed in bursts
+    assert latency_mod.main(["--from-json", str(records), "--plot", str(figure)]) == 0
+    redrawn = capsys.readouterr().out
+    assert measured.splitlines()[-2:] == redrawn.splitlines()[-2:]   # the same rows, nothing measured again
+    assert figure.stat().st_size > 10_000
+    (tmp_path / "bad.json").write_text("[]")
+    assert latency_mod.main(["--from-json", str(tmp_path / "bad.json")]) == 2
+    assert "not a latency file" in capsys.readouterr().err

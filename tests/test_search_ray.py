@@ -1,5 +1,6 @@
 """The Ray Tune backend: ASHA, Pareto, restore, and joining a separately started head."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ def _run(tmp_path, *args):
 def test_ray_end_to_end_and_restore(tmp_path, objective, capsys):
     args = ["--trials", "3", "--workers", "2", "--threads", "1", "--objective", objective, "--name", "r"]
     assert _run(tmp_path, *args) == 0
+    assert re.search(r"trial \S+: epoch 1/2: top-1 [0-9.]+%", capsys.readouterr().out)   # in-trial progress
     df = pd.read_parquet(tmp_path / "runs" / "r" / "trials.parquet")
     assert len(df) == 3 and set(df["backend"]) == {"ray"}
     assert (df["status"] == "complete").any(), df.filter(["status", "error"])

@@ -131,6 +131,12 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
     rows_seen: list[dict] = []
 
     class Progress(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            # what the Optuna backend's trainer logs per epoch; Ray's workers do not forward their output
+            if result.get("epoch") and "top1" in result:
+                print(f"  trial {trial.trial_id}: epoch {result['epoch']}/{settings.protocol.epochs}: "
+                      f"top-1 {result['top1']:.2f}%", flush=True)
+
         def on_trial_complete(self, iteration, trials, trial, **info):
             row = json.loads(trial.last_result.get("row", "{}")) if trial.last_result else {}
             rows_seen.append(row if "config" in row else {"status": "pruned", **row})
