@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                       epilog="examples:\n  python analyze.py                      the latest run under runs/\n"
                              "  python analyze.py runs/a runs/b runs/c --out figs   several budgets in one picture\n"
                              "  python analyze.py runs/proxy_calibration          a study folder\n"
+                             "  python analyze.py runs/detection                   a detection study: AP per backbone\n"
                              "  python analyze.py attention runs/150M-...        attention maps of its best.pt",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="*", help="run folders written by search.py, or one study folder "

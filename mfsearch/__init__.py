@@ -1,4 +1,5 @@
 """mfsearch: FLOP-budgeted architecture search and scaling studies for Mobile-Former."""
+from .detection import build_detector, create_backbone
 from .export import export_onnx
 from .flops import FlopReport, count_flops, estimate_flops, estimate_params
 from .latency import measure_latency
@@ -20,4 +21,5 @@ __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",
            "MobileFormerConfig", "MobileNetV3Config", "config_from_dict", "create_model", "get_config",
            "list_models", "preset_config", "attention_maps", "load_checkpoint", "export_onnx", "measure_latency",
+           "create_backbone", "build_detector",
            "__version__"]

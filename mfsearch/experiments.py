@@ -116,30 +116,37 @@ class Study:
 REPLACED_WHOLE = {"variants", "protocols", "sample", "search", "paper", "datasets"}
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_spec(base: dict, over: dict) -> dict:
+    """A size's overrides over the study's keys (nested dicts merge, REPLACED_WHOLE keys are replaced)."""
     out = dict(base)
     for k, v in over.items():
         nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k not in REPLACED_WHOLE
-        out[k] = _merge(out[k], v) if nested else v
+        out[k] = merge_spec(out[k], v) if nested else v
     return out
+
+
+def read_study_file(path: str | Path) -> dict:
+    """A study file's YAML; a missing or unparsable file is a one-line UsageError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"experiment file {path} not found; see experiments/ for the studies provided")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"experiment file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def load_study(path: str | Path, size: str = "smoke") -> Study:
     """Read and check a study file; every problem is a one-line UsageError."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"experiment file {path} not found; see experiments/ for the studies provided")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"experiment file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    raw = read_study_file(path)
     if not isinstance(raw, dict) or set(raw) - KEYS:
         unknown = sorted(set(raw) - KEYS) if isinstance(raw, dict) else raw
         raise UsageError(f"experiment file {path}: unknown keys {unknown}")
     sizes = raw.get("sizes") or {}
     if size not in sizes:
         raise UsageError(f"experiment {path.stem} has no size {size!r}; choose one of {', '.join(sizes) or 'none'}")
-    spec = _merge({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
+    spec = merge_spec({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
     budget = parse_budget(str(spec["budget"])) if spec.get("budget") else None
     try:
         protocols = {n: ProxyProtocol(**p) for n, p in (spec.get("protocols") or {"default": {}}).items()}

@@ -106,10 +106,11 @@ def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
 
 # ---- closed form ---------------------------------------------------------------------
 
-def _conv(h: int, cin: int, cout: int, k: int, stride: int, groups: int = 1) -> tuple[int, int]:
-    """Multiply-adds of conv + eval BatchNorm, and the output size (square maps, pad k//2)."""
-    ho = (h + 2 * (k // 2) - k) // stride + 1
-    return ho * ho * cout * (cin // groups) * k * k + 2 * ho * ho * cout, ho
+def _conv(hw: tuple[int, int], cin: int, cout: int, k: int, stride: int, groups: int = 1) \
+        -> tuple[int, tuple[int, int]]:
+    """Multiply-adds of conv + eval BatchNorm, and the output size (h, w) (pad k//2)."""
+    ho, wo = ((s + 2 * (k // 2) - k) // stride + 1 for s in hw)
+    return ho * wo * cout * (cin // groups) * k * k + 2 * ho * wo * cout, (ho, wo)
 
 
 def _m2f(length: int, c: int, m: int, d: int) -> int:
@@ -128,36 +129,38 @@ def _former(m: int, d: int, ffn: int | None) -> int:
     return f
 
 
-def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) -> dict[str, int]:
-    parts = {p: 0 for p in PARTS}
+def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, int],
+                rows: int | None = None) -> tuple[int, int]:
+    """Add the stem's and the first `rows` expanded rows' multiply-adds (all by default) to
+    `parts`; returns the map size after them."""
     m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
     tok = cfg.former
-    f, h = _conv(res, 3, cfg.stem_channels(), 3, 2)
+    f, hw = _conv(hw, 3, cfg.stem_channels(), 3, 2)
     parts["stem+head"] += f
-    for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():
-        h_in = h
+    for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows()[:rows]:
+        area_in = hw[0] * hw[1]
         if kind == "lite":
-            f1, h = _conv(h, cin, cin * e1, 3, stride, groups=cin)
-            f2, _ = _conv(h, cin * e1, cout, 1, 1, groups=g)
+            f1, hw = _conv(hw, cin, cin * e1, 3, stride, groups=cin)
+            f2, _ = _conv(hw, cin * e1, cout, 1, 1, groups=g)
             parts["mobile"] += f1 + f2
             continue
         if tok and cfg.mobile_to_former:
-            parts["bridge"] += _m2f(h_in * h_in, cin, m, d)
+            parts["bridge"] += _m2f(area_in, cin, m, d)
         if tok:
             parts["former"] += _former(m, d, cfg.ffn_expansion if cfg.former_ffn else None)
         if kind == "block":
             hidden = cin * e1
-            f1, _ = _conv(h, cin, hidden, 1, 1, groups=g)
-            f2, h = _conv(h, hidden, hidden, 3, stride, groups=hidden)
-            f3, _ = _conv(h, hidden, cout, 1, 1, groups=g)
+            f1, _ = _conv(hw, cin, hidden, 1, 1, groups=g)
+            f2, hw = _conv(hw, hidden, hidden, 3, stride, groups=hidden)
+            f3, _ = _conv(hw, hidden, cout, 1, 1, groups=g)
             widths = [hidden, hidden]
             mobile = f1 + f2 + f3
         else:
             h1, h2 = cin * e1, cout * e2
-            f1, h = _conv(h, cin, h1, 3, stride, groups=cin)
-            f2, _ = _conv(h, h1, cout, 1, 1, groups=g)
-            f3, _ = _conv(h, cout, h2, 3, 1, groups=cout)
-            f4, _ = _conv(h, h2, cout, 1, 1, groups=g)
+            f1, hw = _conv(hw, cin, h1, 3, stride, groups=cin)
+            f2, _ = _conv(hw, h1, cout, 1, 1, groups=g)
+            f3, _ = _conv(hw, cout, h2, 3, 1, groups=cout)
+            f4, _ = _conv(hw, h2, cout, 1, 1, groups=g)
             widths = [h1, h2]
             mobile = f1 + f2 + f3 + f4
         if tok and cfg.dynamic_relu:
@@ -165,16 +168,36 @@ def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) ->
             mobile += d * sq * len(widths) + sum(sq * 2 * w for w in widths)
         parts["mobile"] += mobile
         if tok and cfg.former_to_mobile:
-            parts["bridge"] += _f2m(h * h, cout, m, d)
+            parts["bridge"] += _f2m(hw[0] * hw[1], cout, m, d)
+    return hw
+
+
+def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) -> dict[str, int]:
+    parts = {p: 0 for p in PARTS}
+    m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
+    tok = cfg.former
+    hw = _body_flops(cfg, (res, res), parts)
+    area = hw[0] * hw[1]
     last = cfg.last_channels()
     if tok and cfg.mobile_to_former:
-        parts["bridge"] += _m2f(h * h, last, m, d)
+        parts["bridge"] += _m2f(area, last, m, d)
     hidden = last * cfg.head_expansion
-    f, _ = _conv(h, last, hidden, 1, 1, groups=g)
+    f, _ = _conv(hw, last, hidden, 1, 1, groups=g)
     fc_in = hidden + (d if tok else 0)
-    parts["stem+head"] += (f + h * h * hidden + fc_in * cfg.head_hidden + 2 * cfg.head_hidden
+    parts["stem+head"] += (f + area * hidden + fc_in * cfg.head_hidden + 2 * cfg.head_hidden
                            + cfg.head_hidden * num_classes)
     return parts
+
+
+def estimate_body_flops(config: MobileFormerConfig | str, height: int, width: int, rows: int | None = None) -> int:
+    """Closed-form multiply-adds of a Mobile-Former's stem and first `rows` expanded rows (the
+    detection backbone) on a height x width input; the classifier head is not included."""
+    cfg = get_config(config)
+    if not isinstance(cfg, MobileFormerConfig):
+        raise TypeError(f"the closed form covers Mobile-Former configs, not {cfg.family}")
+    parts = {p: 0 for p in PARTS}
+    _body_flops(cfg, (height, width), parts, rows)
+    return sum(parts.values())
 
 
 @lru_cache(maxsize=512)

@@ -251,7 +251,7 @@ def test_imagefolder_loads_labels_pixels_and_uses_the_cache(tmp_path, monkeypatc
     def no_decoding(path: str) -> torch.Tensor:
         raise AssertionError("cache miss")
 
-    monkeypatch.setattr(folders, "_decode", no_decoding)
+    monkeypatch.setattr(folders, "decode_rgb", no_decoding)
     again = load_dataset("imagefolder", root, cache_dir=cache)
     assert torch.equal(again.train_x, d.train_x) and torch.equal(again.test_y, d.test_y)
     assert again.classes == d.classes
@@ -347,7 +347,7 @@ def test_flat_imagefolder_is_split_stratified_seeded_disjoint_and_cached(tmp_pat
     def no_decoding(path: str) -> torch.Tensor:
         raise AssertionError("cache miss")
 
-    monkeypatch.setattr(folders, "_decode", no_decoding)  # from here on every load is served by the cache
+    monkeypatch.setattr(folders, "decode_rgb", no_decoding)  # from here on every load is served by the cache
     again = load_dataset("imagefolder", root, cache_dir=cache, seed=0)
     assert torch.equal(again.test_x, d.test_x) and torch.equal(again.train_y, d.train_y)
     other = load_dataset("imagefolder", root, cache_dir=cache, seed=1)

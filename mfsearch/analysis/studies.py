@@ -18,6 +18,7 @@ from ..search.results import read_rows, to_frame
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .datasets import dataset_lines
 from .datasets import headline as datasets_headline
+from .detection import analyze_detection, is_detection_meta
 from .load import AnalysisError
 from .markdown import num
 from .markdown import table as markdown_table
@@ -199,6 +200,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     path = Path(path)
     out = Path(out) if out else path / "analysis"
     meta = read_run_json(path) or {}
+    if is_detection_meta(meta):
+        return analyze_detection(path, meta, out)
     if meta.get("searches"):
         return _analyze_searches(path, meta, out)
     df = complete_rows(path)

@@ -42,7 +42,7 @@ def fit(img: Tensor, size: int) -> Tensor:
     return TF.center_crop(TF.resize(img, [size], antialias=True), [size, size])
 
 
-def _decode(path: str) -> Tensor:
+def decode_rgb(path: str) -> Tensor:
     """Decode one image to 3 x H x W uint8 (torchvision first, PIL for formats it lacks)."""
     with open(path, "rb") as f:
         raw = bytearray(f.read())
@@ -62,7 +62,7 @@ def _decode_chunk(paths: Sequence[str], size: int, keep: tuple[int, int]) -> lis
     """Decode `paths`; images whose H x W equals `keep` stay as they are, others are fitted to `size`."""
     images = []
     for p in paths:
-        img = _decode(p)
+        img = decode_rgb(p)
         images.append(img if tuple(img.shape[-2:]) == keep else fit(img, size))
     return images
 
@@ -128,7 +128,7 @@ def _save_cache(path: Path, blob: dict) -> None:
 def _decode_all(paths: list[str], image_size: int | None, label: str, num_workers: int) -> Tensor:
     """Decode every path on a thread pool into one N x 3 x S x S uint8 tensor, reporting progress."""
     if image_size is None:  # keep the native size if all images share it, else DEFAULT_FOLDER_SIZE
-        h, w = _decode(paths[0]).shape[-2:]
+        h, w = decode_rgb(paths[0]).shape[-2:]
         size = h if h == w else DEFAULT_FOLDER_SIZE
         keep = (h, w) if h == w else (size, size)
     else:

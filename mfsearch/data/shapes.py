@@ -26,7 +26,7 @@ CLASSES = ("disc", "ring", "square", "square_outline", "diamond", "triangle", "p
 _CHUNK = 4096  # images rendered at once; fixed because the noise stream depends on it
 
 
-def _masks(u: Tensor, v: Tensor) -> Tensor:
+def shape_masks(u: Tensor, v: Tensor) -> Tensor:
     """Every class's mask at shape coordinates (u, v), unit radius: (classes, ...) bool."""
     r = (u.square() + v.square()).sqrt()
     box = torch.maximum(u.abs(), v.abs())
@@ -92,7 +92,7 @@ def make_shapes(n_train: int = 20_000, n_test: int = 4_000, image_size: int = 32
         dx, dy = xs - cx[sl, None, None], ys - cy[sl, None, None]
         rad = radius[sl, None, None]
         u, v = (c * dx + sn * dy) / rad, (-sn * dx + c * dy) / rad
-        mask = _masks(u, v)[y[sl], torch.arange(m)]  # v grows downwards with the image rows
+        mask = shape_masks(u, v)[y[sl], torch.arange(m)]  # v grows downwards with the image rows
         img = torch.where(mask[:, None], colors[sl, 0, :, None, None], img)
         objects[sl] = mask
         out[sl] = img.clamp_(0, 1).mul_(255).round_().to(torch.uint8)

@@ -116,6 +116,14 @@ class MobileFormerConfig:
                 cin = cout
         return rows
 
+    def row_strides(self) -> list[int]:
+        """Output stride of every expanded row relative to the input (the stem halves it)."""
+        strides, s = [], 2
+        for _kind, _cin, _cout, stride, _e1, _e2 in self.expanded_rows():
+            s *= stride
+            strides.append(s)
+        return strides
+
     def last_channels(self) -> int:
         return self.expanded_rows()[-1][2]
 
