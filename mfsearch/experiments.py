@@ -140,6 +140,9 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
     """Read and check a study file; every problem is a one-line UsageError."""
     path = Path(path)
     raw = read_study_file(path)
+    if isinstance(raw, dict) and raw.get("kind") == "detection":
+        raise UsageError(f"experiment file {path} is a detection study: run it with search.py --experiment, or "
+                         "load it with mfsearch.detection.study.load_detection_study")
     if not isinstance(raw, dict) or set(raw) - KEYS:
         unknown = sorted(set(raw) - KEYS) if isinstance(raw, dict) else raw
         raise UsageError(f"experiment file {path}: unknown keys {unknown}")
