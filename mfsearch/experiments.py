@@ -51,7 +51,7 @@ from .common import UsageError, one_line, parse_budget
 from .data import DATASETS, DEFAULT_DATASET, load_dataset
 from .models import MobileFormerConfig, get_config
 from .models.checkpoint import save_checkpoint
-from .runfolder import RUN_JSON, environment, read_run_json, write_run_json
+from .runfolder import RUN_JSON, write_study_json
 from .search.results import identity, row_from_proxy, to_frame, write_table
 from .search.run import earlier_run, run_search
 from .search.settings import SearchSettings
@@ -331,14 +331,8 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
 
 
 def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
-    now = dt.datetime.now().isoformat(timespec="seconds")
-    try:
-        started = (read_run_json(run_dir) or {}).get("started", now)   # a resume keeps the first start
-    except ValueError:
-        started = now
-    write_run_json(run_dir, {
-        "study": study.name, "size": study.size, "description": study.description, "spec": study.source,
-        "paper": study.paper, "started": started, "last_run": now, **extra, **environment()})
+    write_study_json(run_dir, {"study": study.name, "size": study.size, "description": study.description,
+                               "spec": study.source, "paper": study.paper, **extra})
 
 
 def _run_searches(study: Study, run_dir: Path, log) -> Path:

@@ -7,6 +7,7 @@ environment (library versions, git commit, host) for reproduction.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
@@ -46,6 +47,17 @@ def write_run_json(folder: Path, payload: dict) -> Path:
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
     return path
+
+
+def write_study_json(folder: Path, payload: dict) -> Path:
+    """A study's run.json: `payload` plus the first start (kept across resumes), this run's
+    start and the environment."""
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    try:
+        started = (read_run_json(folder) or {}).get("started", now)
+    except ValueError:
+        started = now
+    return write_run_json(folder, {**payload, "started": started, "last_run": now, **environment()})
 
 
 def read_run_json(folder: Path) -> dict | None:

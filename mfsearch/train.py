@@ -150,17 +150,22 @@ def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor]) -> None:
         m.momentum = mom
 
 
-def _optimizer(model: nn.Module, protocol: ProxyProtocol, total_steps: int, dev: torch.device):
-    """AdamW with linear warmup then cosine decay, stepped once per batch."""
-    warmup = max(1, int(protocol.warmup_fraction * total_steps))
-    opt = torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay,
-                            fused=dev.type in ("cpu", "cuda"))
+def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_fraction: float):
+    """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to 0; stepped per batch."""
+    warmup = max(1, int(warmup_fraction * total_steps))
 
     def factor(s: int) -> float:
         if s < warmup:
             return (s + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _optimizer(model: nn.Module, protocol: ProxyProtocol, total_steps: int, dev: torch.device):
+    """AdamW with linear warmup then cosine decay, stepped once per batch."""
+    opt = torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay,
+                            fused=dev.type in ("cpu", "cuda"))
+    return opt, warmup_cosine(opt, total_steps, protocol.warmup_fraction)
 
 
 def _autocast(dev: torch.device):

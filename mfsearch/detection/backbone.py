@@ -133,17 +133,17 @@ def create_backbone(name_or_config: Any, out_strides: tuple[int, ...] = DEFAULT_
     """A multi-scale backbone from a registered name, a config (or its dict / JSON file), or an
     mfsearch checkpoint (`.pt`, its architecture with its trained weights). `weights` loads a
     classification checkpoint's weights into the backbone of a given architecture."""
-    ckpt = None
+    source = weights
     if isinstance(name_or_config, (str, Path)) and str(name_or_config).endswith(".pt"):
         ckpt = read_checkpoint(name_or_config)
         cfg: ModelConfig = config_from_dict(ckpt["config"])
-        weights = weights or name_or_config
+        state, source = (ckpt["state_dict"], name_or_config) if weights is None else (None, weights)
     else:
-        cfg = get_config(name_or_config)
+        cfg, state = get_config(name_or_config), None
     backbone = BACKBONES[cfg.family](cfg, tuple(out_strides), return_tokens)
-    if weights is not None:
-        ckpt = ckpt if ckpt is not None and weights == name_or_config else read_checkpoint(weights)
-        load_classifier_weights(backbone, ckpt["state_dict"], f"the weights in {weights}")
+    if source is not None:
+        state = state if state is not None else read_checkpoint(source)["state_dict"]
+        load_classifier_weights(backbone, state, f"the weights in {source}")
     return backbone
 
 

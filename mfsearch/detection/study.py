@@ -33,7 +33,7 @@ from ..experiments import merge_spec  # the same size-merging rule as classifica
 from ..models import get_config
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
-from ..runfolder import environment, read_run_json, write_run_json
+from ..runfolder import write_study_json
 from ..train import ProxyProtocol, train_proxy
 from .data import DetectionData, load_detection
 from .train import DetectionProtocol, train_detector
@@ -188,11 +188,5 @@ def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=pri
 
 
 def _write_run_json(study: DetectionStudy, run_dir: Path) -> None:
-    now = dt.datetime.now().isoformat(timespec="seconds")
-    try:
-        started = (read_run_json(run_dir) or {}).get("started", now)
-    except ValueError:
-        started = now
-    write_run_json(run_dir, {"study": study.name, "kind": "detection", "size": study.size,
-                             "description": study.description, "spec": study.source, "started": started,
-                             "last_run": now, **environment()})
+    write_study_json(run_dir, {"study": study.name, "kind": "detection", "size": study.size,
+                               "description": study.description, "spec": study.source})

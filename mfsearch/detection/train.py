@@ -9,7 +9,6 @@ carries COCO AP/AP50/AP75 on the test split, MAdds of backbone, FPN and head, an
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..train import recalibrate_bn
+from ..train import recalibrate_bn, warmup_cosine
 from .backbone import create_backbone
 from .data import DetectionData, DetectionSplit
 from .detector import KINDS, build_detector, detector_flops
@@ -85,16 +84,6 @@ def _batch(split: DetectionSplit, idx: list[int], flip: Tensor | None) -> tuple[
     return images, targets
 
 
-def _schedule(opt: torch.optim.Optimizer, protocol: DetectionProtocol, total: int):
-    warmup = max(1, int(protocol.warmup_fraction * total))
-
-    def factor(s: int) -> float:
-        if s < warmup:
-            return (s + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total - warmup)))
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
 def _params(det: nn.Module) -> dict[str, int]:
     count = lambda m: sum(p.numel() for p in m.parameters())   # noqa: E731
     return {"backbone": count(det.backbone.body), "fpn": count(det.backbone.fpn), "head": count(det.head)}
@@ -134,7 +123,7 @@ def _run(target, data, protocol, seed, weights, log) -> DetectionResult:
     if steps == 0:
         res.status, res.error = "failed", "training split smaller than one batch"
         return res
-    sched = _schedule(opt, protocol, steps * protocol.epochs)
+    sched = warmup_cosine(opt, steps * protocol.epochs, protocol.warmup_fraction)
     gen = torch.Generator().manual_seed(seed)
     first, seen = [], 0
     try:
