@@ -36,8 +36,7 @@ from torch import nn
 from .common import OneLineParser, UsageError, one_line
 from .export import export_onnx
 from .flops import estimate_flops
-from .models import create_model, get_config, list_models
-from .models.registry import MOBILENET_V3_PUBLISHED, preset_table
+from .models import create_model, get_config, list_models, published_top1
 
 CACHE_DIR = Path(os.environ.get("MFSEARCH_CACHE", Path.home() / ".cache" / "mfsearch")) / "latency"
 
@@ -314,12 +313,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         _plot(rows, args.runtimes, Path(args.plot))
     return 0
-
-
-def published_top1(model: str) -> float | None:
-    """ImageNet top-1 as published (Mobile-Former presets, MobileNetV3 widths the paper lists)."""
-    entry = preset_table().get(model) or MOBILENET_V3_PUBLISHED.get(model) or {}
-    return entry.get("top1")
 
 
 FAMILY_STYLE = {"mobile_former": ("Mobile-Former", "#d62728", "o"), "mobilenet_v3": ("MobileNetV3", "#1f77b4", "s")}

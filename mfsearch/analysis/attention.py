@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..data import DataError, load_dataset
 from ..data.loader import BatchLoader
 from ..models import attention_maps
-from ..models.checkpoint import load_checkpoint, read_checkpoint
+from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import MobileFormerConfig
 from .attention_figures import plot_entropy, plot_f2m, plot_m2f, plot_tokens
 from .load import AnalysisError
@@ -56,8 +56,8 @@ def load_sample(target: str | Path, n_images: int = 4, data_root: str | None = N
     class as far as classes go, prepared as the trainer prepared them."""
     path = checkpoint_path(target)
     try:
-        model = load_checkpoint(path)
-        meta = read_checkpoint(path).get("meta") or {}
+        ckpt = read_checkpoint(path)
+        model, meta = model_from_checkpoint(ckpt), ckpt.get("meta") or {}
     except (ValueError, RuntimeError, KeyError) as exc:
         raise AnalysisError(f"{path} is not a readable mfsearch checkpoint ({exc})") from None
     if not isinstance(model.config, MobileFormerConfig):

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..models import published_top1
 from .load import AnalysisError
 from .markdown import interval, num, table
-from .published import published_top1
 from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
 
 COST_MODEL = "mobile_former_151m"      # the "151M-class" model whose CPU time is the cost column

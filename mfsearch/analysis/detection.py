@@ -37,8 +37,8 @@ def t_interval(values: np.ndarray) -> tuple[float, float] | None:
     values = np.asarray(values, float)
     if len(values) < 2:
         return None
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
+    ci = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+    return float(ci.low), float(ci.high)
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..models import published_top1
 from ..runfolder import folder_kind, read_run_json
 from ..search.results import read_rows, to_frame
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
@@ -22,7 +23,6 @@ from .detection import analyze_detection, is_detection_meta
 from .load import AnalysisError
 from .markdown import num
 from .markdown import table as markdown_table
-from .published import published_top1
 from .report import analyze
 from .report import headline as search_headline
 from .stats import RankAgreement, nearest_pairs, power_fit, rank_correlations

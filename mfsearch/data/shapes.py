@@ -44,7 +44,7 @@ def shape_masks(u: Tensor, v: Tensor) -> Tensor:
     ])
 
 
-def _strokes(xs: Tensor, ys: Tensor, g: torch.Generator, n: int, size: int) -> Tensor:
+def stroke_masks(xs: Tensor, ys: Tensor, g: torch.Generator, n: int, size: int) -> Tensor:
     """A random line segment per image, about a pixel wide: clutter shaped like no class."""
     p = torch.rand(n, 2, 2, generator=g) * size
     a, b = p[:, 0, :, None, None], p[:, 1, :, None, None]
@@ -86,7 +86,7 @@ def make_shapes(n_train: int = 20_000, n_test: int = 4_000, image_size: int = 32
                                                     align_corners=False)
         img += 0.04 * torch.randn(img.shape, generator=g)
         for j in (1, 2):
-            stroke = _strokes(xs, ys, g, m, size)
+            stroke = stroke_masks(xs, ys, g, m, size)
             img = torch.where(stroke[:, None], colors[sl, j, :, None, None], img)
         c, sn = torch.cos(angle[sl])[:, None, None], torch.sin(angle[sl])[:, None, None]
         dx, dy = xs - cx[sl, None, None], ys - cy[sl, None, None]

@@ -30,7 +30,7 @@ from torch import Tensor
 from ..data.core import DataError, channel_mean_std
 from ..data.folders import decode_rgb
 from ..data.shapes import CLASSES as SHAPE_CLASSES
-from ..data.shapes import shape_masks
+from ..data.shapes import shape_masks, stroke_masks
 
 DETECTION_CLASSES = ("disc", "ring", "square", "triangle", "plus")
 _SHAPE_INDEX = [SHAPE_CLASSES.index(c) for c in DETECTION_CLASSES]
@@ -72,6 +72,7 @@ class DetectionData:
     classes: list[str]
     name: str
     category_ids: list[int]
+    _stats: tuple[tuple[float, ...], tuple[float, ...]] | None = field(default=None, init=False, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -79,9 +80,11 @@ class DetectionData:
 
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel statistics of (up to 512) training images, for the detector's normalisation."""
-        sample = [F.interpolate(im[None].float(), size=(64, 64), mode="area").to(torch.uint8)
-                  for im in self.train.images[:512]]
-        return channel_mean_std(torch.cat(sample))
+        if self._stats is None:
+            sample = [F.interpolate(im[None].float(), size=(64, 64), mode="area").to(torch.uint8)
+                      for im in self.train.images[:512]]
+            self._stats = channel_mean_std(torch.cat(sample))
+        return self._stats
 
 
 # ---- the built-in set ---------------------------------------------------------------------
@@ -95,11 +98,7 @@ def _background(g: torch.Generator, size: int) -> tuple[Tensor, Tensor]:
     grid = torch.arange(size, dtype=torch.float32) + 0.5
     xs, ys = grid[None, :], grid[:, None]
     for _ in range(2):
-        a, b = torch.rand(2, generator=g) * size, torch.rand(2, generator=g) * size
-        d = b - a
-        t = (((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / (d.square().sum() + 1e-6)).clamp(0, 1)
-        dist = ((xs - a[0] - t * d[0]).square() + (ys - a[1] - t * d[1]).square()).sqrt()
-        img = torch.where(dist <= 0.6 * size / 32, _contrasting(bg, g)[:, None, None], img)
+        img = torch.where(stroke_masks(xs, ys, g, 1, size)[0], _contrasting(bg, g)[:, None, None], img)
     return img, bg
 
 

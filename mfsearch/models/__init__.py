@@ -2,8 +2,17 @@ from .attention import attention_maps
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict, make_divisible
 from .mobile_former import MobileFormer
-from .registry import MOBILENET_V3_PUBLISHED, create_model, get_config, list_models, preset_config, preset_table
+from .registry import (
+    MOBILENET_V3_PUBLISHED,
+    create_model,
+    get_config,
+    list_models,
+    preset_config,
+    preset_table,
+    published_top1,
+)
 
 __all__ = ["attention_maps", "load_checkpoint", "save_checkpoint", "BlockSpec", "MobileFormerConfig",
            "MobileNetV3Config", "ModelConfig", "config_from_dict", "make_divisible", "MobileFormer",
-           "MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table"]
+           "MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table",
+           "published_top1"]

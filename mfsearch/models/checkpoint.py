@@ -46,7 +46,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(path: str | Path) -> nn.Module:
     """The trained model of a checkpoint, in eval mode on the CPU."""
-    ckpt = read_checkpoint(path)
+    return model_from_checkpoint(read_checkpoint(path))
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """The trained model of a checkpoint already read (`read_checkpoint`), in eval mode."""
     model = create_model(config_from_dict(ckpt["config"]), num_classes=ckpt["num_classes"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

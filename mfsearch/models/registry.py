@@ -44,6 +44,15 @@ def preset_config(name: str) -> MobileFormerConfig:
         group_num=p["group_num"])
 
 
+def published_top1(variant: str, config: str | None = None) -> float | None:
+    """ImageNet top-1 as published, for a variant named after a registered model; with
+    `config` (a row's JSON), only when the variant is that model unmodified."""
+    entry = preset_table().get(variant) or MOBILENET_V3_PUBLISHED.get(variant)
+    if entry is None or (config is not None and json.loads(config) != get_config(variant).to_dict()):
+        return None
+    return float(entry["top1"])
+
+
 def list_models(family: str | None = None) -> list[str]:
     """All registered names, optionally only 'mobile_former' or 'mobilenet_v3'."""
     names = sorted(preset_table(), key=lambda n: preset_table()[n]["flops_M"])
