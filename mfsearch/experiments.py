@@ -14,7 +14,9 @@ File layout (every key can be overridden per size under `sizes:`):
     budget: 150M                      # optional: width-fit each variant into [0.9 B, B]
     variants: {tokens1: {tokens: 1}, ...}   # overrides of MobileFormerConfig fields,
                                             # or {model: NAME}; or `sample:` (below)
-    sample: {count: 12, budget: 150M, seed: 0}   # instead of variants: random space draws
+    sample: {count: 12, budget: 150M, seed: 0, band: 0.9}   # random space draws named sampleNN (beside
+                                                 # or instead of variants); with `band`, each draw lies in
+                                                 # [band*B, B] (width-fitted up into it, or redrawn)
     search: {budgets: [25M, 50M], trials: 12}    # instead of variants: one search.py run per
                                                  # budget and seed, merged by analyze.py; trials
                                                  # may be a list, one per budget; confirm_top
@@ -22,7 +24,8 @@ File layout (every key can be overridden per size under `sizes:`):
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
-                                      # ranking against published top-1, see analysis/calibration.py)
+                                      # ranking against published top-1, see analysis/calibration.py),
+                                      # or truth (every protocol's ranking against the `truth` protocol)
     seeds: [0, 1, 2]
     dataset: cifar10
     data_root: ../shared/data/cifar10
@@ -31,6 +34,8 @@ File layout (every key can be overridden per size under `sizes:`):
                                       # datasets (seeds per dataset, default `seeds`); analyze.py then
                                       # reports how far the datasets' rankings agree
     protocols: {default: {epochs: 3, data_fraction: 0.2}}
+                                      # a protocol may add `seeds: [0]` (instead of the study's) and
+                                      # `spread: {variants: [a, b], seeds: [1, 2]}` (more seeds for a few)
     sizes: {smoke: {...}, full: {...}}
 """
 from __future__ import annotations
@@ -49,7 +54,7 @@ from spaces import MobileFormerSpace, fit_to_budget
 
 from .common import UsageError, one_line, parse_budget
 from .data import DATASETS, DEFAULT_DATASET, load_dataset
-from .models import MobileFormerConfig, get_config
+from .models import get_config
 from .models.checkpoint import save_checkpoint
 from .runfolder import RUN_JSON, write_study_json
 from .search.results import identity, row_from_proxy, to_frame, write_table
@@ -60,7 +65,9 @@ from .train import ProxyProtocol, train_proxy
 KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds",
         "dataset", "data_root", "datasets", "protocols", "sizes"}
 DATASET_KEYS = {"root", "seeds"}
-ANALYSES = ("standard", "calibration")
+ANALYSES = ("standard", "calibration", "truth")
+SCORED_ANALYSES = ("calibration", "truth")   # studies that may rank by zero-cost scores
+PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say which runs it gets
 SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top"}
 
 
@@ -98,6 +105,25 @@ class Study:
     paper: dict | None = None
     analysis: str = "standard"
     source: dict = field(default_factory=dict)
+    plans: dict[str, dict] = field(default_factory=dict)   # protocol -> {seeds, spread} where it narrows runs
+
+    def wants(self, data: StudyData, protocol: str, variant: str, seed: int) -> bool:
+        """Whether the study trains this (dataset, protocol, variant, seed)."""
+        plan = self.plans.get(protocol) or {}
+        if seed in plan.get("seeds", data.seeds):
+            return True
+        spread = plan.get("spread") or {}
+        return variant in spread.get("variants", ()) and seed in spread.get("seeds", ())
+
+    def jobs(self) -> list[tuple[StudyData, str, str, int]]:
+        """Every run of the study, in order: dataset, protocol, then variant and seed."""
+        return [(d, p, v, s) for d in self.datasets for p in self.protocols for v in self.variants
+                for s in self.all_seeds(d, p) if self.wants(d, p, v, s)]
+
+    def all_seeds(self, data: StudyData, protocol: str) -> list[int]:
+        plan = self.plans.get(protocol) or {}
+        extra = (plan.get("spread") or {}).get("seeds", [])
+        return sorted({*plan.get("seeds", data.seeds), *extra})
 
     @property
     def dataset(self) -> str:
@@ -152,7 +178,9 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
     spec = merge_spec({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
     budget = parse_budget(str(spec["budget"])) if spec.get("budget") else None
     try:
-        protocols = {n: ProxyProtocol(**p) for n, p in (spec.get("protocols") or {"default": {}}).items()}
+        entries = spec.get("protocols") or {"default": {}}
+        protocols = {n: ProxyProtocol(**{k: v for k, v in (p or {}).items() if k not in PLAN_KEYS})
+                     for n, p in entries.items()}
         search = _searches(spec, protocols) if "search" in spec else None
         variants = {} if search else _variants(spec, budget)
         paper = _paper(spec.get("paper"), variants)
@@ -163,14 +191,19 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         if search and len(datasets) > 1:
             raise ValueError("a search study runs on one dataset; give `dataset`, not `datasets`")
         scored = [n for n, p in protocols.items() if p.score is not None]
-        if scored and (analysis != "calibration" or search):
+        if scored and (analysis not in SCORED_ANALYSES or search):
             raise ValueError(f"zero-cost protocols ({', '.join(scored)}) rank by a score, not top-1: they belong "
-                             "in a study with `analysis: calibration`, not in a search or a standard study")
+                             "in a study with `analysis: calibration` or `truth`, not in a search or a standard "
+                             "study")
+        plans = _plans(entries, variants)
+        if analysis == "truth" and "truth" not in protocols:
+            raise ValueError("a study with `analysis: truth` names one protocol `truth`, the long training "
+                             "every other protocol is ranked against")
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"experiment {path.stem}: {one_line(exc)}") from None
     return Study(name=spec.get("study", path.stem), size=size, variants=variants, datasets=datasets,
                  protocols=protocols, description=spec.get("description", ""), budget=budget,
-                 search=search, paper=paper, analysis=analysis, source=spec)
+                 search=search, paper=paper, analysis=analysis, source=spec, plans=plans)
 
 
 def _datasets(spec: dict, repo: Path) -> list[StudyData]:
@@ -232,20 +265,41 @@ def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
             "delta": {k: float(v) for k, v in (paper.get("delta") or {}).items()}}
 
 
+def _plans(entries: dict, variants: dict[str, Any]) -> dict[str, dict]:
+    """Each protocol's `seeds` and `spread` entries, checked against the study's variants."""
+    plans = {}
+    for name, p in entries.items():
+        plan = {k: v for k, v in (p or {}).items() if k in PLAN_KEYS}
+        if "seeds" in plan:
+            plan["seeds"] = [int(x) for x in plan["seeds"]]
+        if "spread" in plan:
+            spread = plan["spread"]
+            if not isinstance(spread, dict) or set(spread) != {"variants", "seeds"}:
+                raise ValueError(f"protocol {name}: `spread` takes variants (a list) and seeds (a list)")
+            unknown = [v for v in spread["variants"] if v not in variants]
+            if unknown:
+                raise ValueError(f"protocol {name}: `spread` names variants the study lacks: {', '.join(unknown)}")
+            plan["spread"] = {"variants": list(spread["variants"]), "seeds": [int(x) for x in spread["seeds"]]}
+        if plan:
+            plans[name] = plan
+    return plans
+
+
 def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
+    """Named variants (each width-fitted into [0.9 B, B] when the study has a budget), then random draws."""
+    out = {}
+    for name, over in (spec.get("variants") or {}).items():
+        over = dict(over or {})
+        cfg = get_config(over.pop("model", spec.get("base")), **over)
+        out[name] = fit_to_budget(cfg, budget) if budget is not None else cfg
     if "sample" in spec:
         s = spec["sample"]
         cap = parse_budget(str(s["budget"]))
         rng = random.Random(int(s.get("seed", 0)))
         space = MobileFormerSpace()
-        return {f"sample{i:02d}": space.sample(rng, max_flops=cap) for i in range(int(s["count"]))}
-    out = {}
-    for name, over in (spec.get("variants") or {}).items():
-        over = dict(over or {})
-        cfg = get_config(over.pop("model", spec.get("base")), **over)
-        if budget is not None and isinstance(cfg, MobileFormerConfig):
-            cfg = fit_to_budget(cfg, budget)
-        out[name] = cfg
+        draw = (lambda: space.sample_in_band(rng, cap, float(s["band"]))) if s.get("band") \
+            else (lambda: space.sample(rng, max_flops=cap))
+        out.update({f"sample{i:02d}": draw() for i in range(int(s["count"]))})
     if not out:
         raise ValueError("no variants: give `variants` or `sample`")
     return out
@@ -265,13 +319,13 @@ def run_study(study: Study, out: str | Path = "runs", log=print, save_weights: b
     rows_path = run_dir / "rows.jsonl"
     done = _finished_rows(study, rows_path)
     _write_run_json(study, run_dir)
-    jobs = [(d, v, s, p) for d in study.datasets for p in study.protocols for v in study.variants for s in d.seeds]
+    jobs = study.jobs()
     seeds = " + ".join(f"{len(d.seeds)} seeds on {d.name}" for d in study.datasets)
     log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.protocols)} protocols x "
         f"{seeds}; {len(done)} of {len(jobs)} already done")
     started, trained, loaded = time.time(), 0, {}
     with rows_path.open("a") as sink:
-        for d, variant, seed, pname in jobs:
+        for d, pname, variant, seed in jobs:
             key = _key(variant, seed, pname, d.name)
             if key in done:
                 continue
@@ -310,7 +364,7 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not rows_path.is_file():
         return done
-    seeds = {d.name: d.seeds for d in study.datasets}
+    data = {d.name: d for d in study.datasets}
     for n, line in enumerate(rows_path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -320,7 +374,8 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
         except (ValueError, KeyError):
             raise UsageError(f"{rows_path} line {n} is unreadable; delete that line to retrain it") from None
         cfg, proto = study.variants.get(row["variant"]), study.protocols.get(row["protocol_name"])
-        if cfg is None or proto is None or row["seed"] not in seeds.get(row["dataset"], ()):
+        if cfg is None or proto is None or row["dataset"] not in data \
+                or not study.wants(data[row["dataset"]], row["protocol_name"], row["variant"], row["seed"]):
             continue  # dropped from the file: kept on disk, left out of this study's table
         stored = ProxyProtocol.from_dict(json.loads(row["protocol"])).to_dict()  # older rows lack newer fields
         if json.loads(row["config"]) != cfg.to_dict() or stored != proto.to_dict():

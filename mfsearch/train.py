@@ -57,6 +57,7 @@ class ProxyProtocol:
     augment: str = "crop_flip"       # crop_flip (random shift within 1/8 padding + flip) | none
     regularization: str = "off"      # off (dropout and stochastic depth at 0: short runs punish them) | as_shipped
     score: str | None = None         # a zero-cost score instead of training (epochs must be 0)
+    min_steps: int = 0               # floor in optimiser steps: small datasets train for more epochs
 
     def __post_init__(self) -> None:
         if self.score is not None:
@@ -79,6 +80,8 @@ class ProxyProtocol:
             raise ValueError(f"data fraction must be in (0, 1], got {self.data_fraction}")
         if not 0 < self.test_fraction <= 1:
             raise ValueError(f"test fraction must be in (0, 1], got {self.test_fraction}")
+        if self.min_steps < 0:
+            raise ValueError(f"min steps must be >= 0, got {self.min_steps}")
         if self.batch_size < 2 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("batch size must be >= 2, lr > 0 and weight decay >= 0")
 
@@ -91,13 +94,19 @@ class ProxyProtocol:
         (not today's default: dropout was as shipped before `regularization` existed)."""
         return cls(**{**BEFORE_THE_FIELD, **d})
 
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to train: `epochs`, or more when that many passes would take fewer than `min_steps` steps."""
+        if self.min_steps and steps_per_epoch:
+            return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+        return self.epochs
+
     def resolution_for(self, arch_resolution: int, stored_size: int) -> int:
         return proxy_resolution(arch_resolution, self.base_resolution or stored_size, self.min_resolution)
 
 
 # what a protocol stored before each of these fields existed did
 BEFORE_THE_FIELD = {"base_resolution": None, "min_resolution": 16, "augment": "crop_flip",
-                    "regularization": "as_shipped", "score": None}
+                    "regularization": "as_shipped", "score": None, "min_steps": 0}
 AUGMENTS = ("crop_flip", "none")
 REGULARIZATION = ("as_shipped", "off")
 
@@ -175,7 +184,7 @@ def _autocast(dev: torch.device):
     return lambda: torch.autocast("cpu", enabled=False)
 
 
-def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, log, result) -> list[torch.Tensor]:
+def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, epochs, log, result) -> list[torch.Tensor]:
     """One pass over `loader`; returns the first batches, kept for BatchNorm recalibration."""
     model.train()
     t0 = last = time.perf_counter()
@@ -195,7 +204,7 @@ def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, log, resu
             recal.append(x)
         if log and time.perf_counter() - last > PROGRESS_EVERY_S:
             last = time.perf_counter()
-            log(f"epoch {epoch + 1}/{protocol.epochs} step {step + 1}/{len(loader)} "
+            log(f"epoch {epoch + 1}/{epochs} step {step + 1}/{len(loader)} "
                 f"loss {loss_sum / (step + 1):.3f} ({seen / (last - t0):.0f} img/s)")
     result.train_time += time.perf_counter() - t0
     result.images_seen += seen
@@ -256,17 +265,18 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
     if len(train_loader) == 0:
         result.status, result.error = "failed", "training subset smaller than one batch"
         return result
-    opt, sched = _optimizer(model, protocol, len(train_loader) * protocol.epochs, dev)
+    epochs = protocol.epochs_for(len(train_loader))
+    opt, sched = _optimizer(model, protocol, len(train_loader) * epochs, dev)
     autocast = _autocast(dev)
     try:
-        for epoch in range(protocol.epochs):
-            recal = _train_epoch(model, train_loader, opt, sched, protocol, autocast, epoch, log, result)
+        for epoch in range(epochs):
+            recal = _train_epoch(model, train_loader, opt, sched, protocol, autocast, epoch, epochs, log, result)
             recalibrate_bn(model, recal)
             top1 = evaluate(model, test_loader, autocast)
             result.top1.append(round(top1, 3))
             result.epochs_done = epoch + 1
             if log:
-                log(f"epoch {epoch + 1}/{protocol.epochs}: top-1 {top1:.2f}% "
+                log(f"epoch {epoch + 1}/{epochs}: top-1 {top1:.2f}% "
                     f"({time.perf_counter() - start:.0f} s)")
             if on_epoch:
                 on_epoch(epoch, top1)

@@ -163,6 +163,20 @@ class Space:
         raise SpaceError(f"no model under {max_flops / 1e6:.1f}M MAdds found in {max_tries} draws; "
                          f"the smallest this space holds is {self.flops_range()[0] / 1e6:.1f}M")
 
+    def sample_in_band(self, rng: random.Random, budget: float, band: float, max_tries: int = 100_000):
+        """A random config in [band*B, B] MAdds: the space's own draws, kept only when they land
+        there (rejection, so the band holds the space's distribution, not widened small models)."""
+        for _ in range(max_tries):
+            cfg = self.decode(self.sample_params(rng))
+            if band * budget <= self.flops(cfg) <= budget:
+                return cfg
+        raise SpaceError(f"no model in [{band:.0%}, 100%] of {budget / 1e6:.1f}M MAdds found in {max_tries} "
+                         "draws; lower the band or change the budget")
+
+    def fit(self, config: Any, budget: float, low: float):
+        """`config` scaled in width into [low*B, B] MAdds; SpaceError when no width lands there."""
+        raise SpaceError(f"the {self.name} space cannot fit a model into a budget")
+
     # ---- backend adapters (duck-typed: no Optuna or Ray import at module level) -----------
     def suggest(self, trial: Any) -> dict[str, Any]:
         """Ask an Optuna trial for one value per dimension."""
@@ -231,3 +245,19 @@ class Space:
 
     def flops_range(self) -> tuple[int, int]:
         raise NotImplementedError
+
+
+def check_fit(width: float | None, flops: int, budget: float, low: float, min_width: float, max_width: float,
+              step: float, smallest) -> float:
+    """The width a fit found, or the SpaceError that says why none lands in [low*B, B]
+    (`smallest()` gives the MAdds at `min_width`, computed only for that message)."""
+    if width is None:
+        raise SpaceError(f"even at width {min_width} the model needs {smallest() / 1e6:.1f}M MAdds > budget "
+                         f"{budget / 1e6:.1f}M; shrink depth, tokens or resolution instead")
+    if flops < low * budget and width > max_width - step - 1e-9:
+        raise SpaceError(f"even at width {max_width} the model needs only {flops / 1e6:.1f}M MAdds, under "
+                         f"{low:.0%} of the budget {budget / 1e6:.1f}M; deepen or widen it instead")
+    if flops < low * budget:
+        raise SpaceError(f"no width lands this model in [{low:.0%}, 100%] of {budget / 1e6:.1f}M MAdds "
+                         f"(channel rounding jumps from {flops / 1e6:.1f}M at width {width} past the budget)")
+    return width

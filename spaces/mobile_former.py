@@ -33,7 +33,7 @@ from typing import Any
 from mfsearch.flops import estimate_flops
 from mfsearch.models import BlockSpec, MobileFormerConfig
 
-from .base import Choice, FloatGrid, IntRange, Space, SpaceError
+from .base import Choice, FloatGrid, IntRange, Space, SpaceError, check_fit
 
 # Base channels [stem, c0, c1, c2, c3, c4, c5] of the published families.
 CHANNEL_TEMPLATES: dict[str, tuple[int, ...]] = {
@@ -145,6 +145,9 @@ class MobileFormerSpace(Space):
             raise SpaceError("config has settings (ablations, heads, dropout) outside this space")
         return self.check_contains(p)
 
+    def fit(self, config: MobileFormerConfig, budget: float, low: float) -> MobileFormerConfig:
+        return fit_to_budget(config, budget, low)
+
     def flops_range(self) -> tuple[int, int]:
         """Smallest and largest MAdds the space holds (FLOPs grow with every ordered dimension)."""
         ordered = {n: d.grid() for n, d in self.dimensions.items() if not isinstance(d, Choice)}
@@ -175,14 +178,5 @@ def fit_to_budget(config: MobileFormerConfig, budget: float, low: float = 0.9,
         if best_f < f <= budget:
             best_w, best_f = round(w, 4), f
         w += step
-    if best_w is None:
-        smallest = estimate_flops(config.replace(width_mult=min_width))
-        raise SpaceError(f"even at width {min_width} the model needs {smallest / 1e6:.1f}M MAdds > budget "
-                         f"{budget / 1e6:.1f}M; shrink depth, tokens or resolution instead")
-    if best_f < low * budget and best_w > 4.0 - step - 1e-9:
-        raise SpaceError(f"even at width 4.0 the model needs only {best_f / 1e6:.1f}M MAdds, under "
-                         f"{low:.0%} of the budget {budget / 1e6:.1f}M; deepen or widen it instead")
-    if best_f < low * budget:
-        raise SpaceError(f"no width lands this model in [{low:.0%}, 100%] of {budget / 1e6:.1f}M MAdds "
-                         f"(channel rounding jumps from {best_f / 1e6:.1f}M at width {best_w} past the budget)")
-    return config.replace(width_mult=best_w)
+    return config.replace(width_mult=check_fit(best_w, best_f, budget, low, min_width, 4.0, step,
+                                               lambda: estimate_flops(config.replace(width_mult=min_width))))

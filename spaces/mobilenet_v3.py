@@ -5,9 +5,10 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+from mfsearch.flops import estimate_flops
 from mfsearch.models import MobileNetV3Config
 
-from .base import Choice, IntRange, Space
+from .base import Choice, IntRange, Space, check_fit
 
 
 class MobileNetV3Space(Space):
@@ -36,6 +37,31 @@ class MobileNetV3Space(Space):
                 out.append(cfg)
         return out
 
+    def fit(self, config: MobileNetV3Config, budget: float, low: float) -> MobileNetV3Config:
+        return fit_width(config, budget, low)
+
     def flops_range(self) -> tuple[int, int]:
         flops = [self.flops(c) for c in self.members()]
         return min(flops), max(flops)
+
+
+def fit_width(config: MobileNetV3Config, budget: float, low: float = 0.9, lo: float = 0.25, hi: float = 2.5,
+              tol: float = 0.005) -> MobileNetV3Config:
+    """The widest width (to `tol`) whose MAdds stay under the budget, checked to lie in [low*B, B].
+
+    torchvision accepts any width multiplier; MAdds are traced (fvcore), so widths are
+    bisected rather than scanned. They rise with width apart from 8-channel rounding steps,
+    which is what `tol` resolves.
+    """
+    flops = lambda w: estimate_flops(config.__class__(**{**config.__dict__, "width_mult": round(w, 4)}))
+    if flops(lo) > budget:
+        return config.__class__(**{**config.__dict__, "width_mult": check_fit(None, 0, budget, low, lo, hi, tol,
+                                                                             lambda: flops(lo))})
+    if flops(hi) <= budget:
+        lo = hi
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if flops(mid) <= budget else (lo, mid)
+    width = round(lo, 4)
+    width = check_fit(width, flops(width), budget, low, 0.25, 2.5, tol, lambda: 0)
+    return config.__class__(**{**config.__dict__, "width_mult": width})

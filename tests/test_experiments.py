@@ -47,7 +47,7 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
     assert main(["--experiment", str(EXP / f"{name}.yaml"), "--out", str(tmp_path)]) == 0
     df = pd.read_parquet(tmp_path / name / "trials.parquet")
     study = load_study(EXP / f"{name}.yaml", "smoke")
-    assert len(df) == len(study.variants) * sum(len(d.seeds) for d in study.datasets) * len(study.protocols)
+    assert len(df) == len(study.jobs())
     assert sorted(set(df["dataset"])) == sorted(d.name for d in study.datasets)
     assert set(df["status"]) <= {"complete", "failed"} and {"variant", "protocol_name"} <= set(df.columns)
     capsys.readouterr()
