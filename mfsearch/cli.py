@@ -22,7 +22,9 @@ from .search.settings import (
     CONFIRM_SEEDS,
     CONFIRM_TOP,
     COSTS,
+    DEFAULT_BAND,
     DEFAULT_TRIALS,
+    FINAL_LENGTH,
     SAVE_WEIGHTS,
     SearchSettings,
     default_protocol,
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", help="hard cap in multiply-adds at each candidate's own "
                    "resolution with a 1000-class head: 150M, 150e6 or 0.15G")
+    p.add_argument("--band", type=float, help=f"train only candidates in [BAND x budget, budget], width-fitting "
+                   f"each proposal into it (default {DEFAULT_BAND} for --objective accuracy; 0: any candidate "
+                   "under the budget, as before; a pareto search keeps the whole front)")
     p.add_argument("--backend", default="optuna", help="optuna (default) or ray")
     p.add_argument("--objective", default="accuracy", help="accuracy: best proxy top-1 under the budget "
                    "(with early stopping); pareto: top-1 vs MAdds front")
@@ -88,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the search, retrain the best K complete trials with more seeds and pick the "
                         f"best by the mean (default {CONFIRM_TOP}; 0: off)")
     p.add_argument("--confirm-seeds", type=int, default=CONFIRM_SEEDS,
-                   help=f"extra seeds per confirmed trial (default {CONFIRM_SEEDS})")
+                   help=f"trainings per finalist (default {CONFIRM_SEEDS})")
+    p.add_argument("--final-length", type=float, default=FINAL_LENGTH,
+                   help="the finalists train on this many times a trial's images, e.g. 4 (default "
+                        f"{FINAL_LENGTH:g}: the trial protocol with new seeds)")
+    p.add_argument("--min-steps", type=int, default=d.min_steps,
+                   help=f"at least this many optimiser steps per trial: a small dataset trains for more epochs "
+                        f"(default {d.min_steps}; 0: no floor)")
     p.add_argument("--save-weights", help=f"{' | '.join(SAVE_WEIGHTS)}: keep the trained weights of the best "
                    "complete trial as best.pt (search default), of every complete trial (weights/; a study: one per "
                    "variant, seed and protocol), or none (study default); load with mfsearch.load_checkpoint")
@@ -116,7 +127,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         protocol = ProxyProtocol(epochs=args.epochs, data_fraction=args.data_fraction, batch_size=args.batch_size,
                                  lr=args.lr, test_fraction=args.test_fraction, base_resolution=args.base_resolution,
                                  min_resolution=args.min_resolution, augment=args.augment,
-                                 regularization=args.regularization)
+                                 regularization=args.regularization, min_steps=args.min_steps)
     except ValueError as exc:
         raise UsageError(f"proxy protocol: {exc}") from None
     name = args.name or f"{budget / 1e6:g}M-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -129,7 +140,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines,
         confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds, save_weights=args.save_weights or "best",
         latency_budget=parse_latency(args.latency_budget), latency_runtime=args.latency_runtime,
-        latency_threads=args.latency_threads, cost=args.cost)
+        latency_threads=args.latency_threads, cost=args.cost, band=args.band, final_length=args.final_length)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,7 +68,7 @@ DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration", "truth")
 SCORED_ANALYSES = ("calibration", "truth")   # studies that may rank by zero-cost scores
 PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say which runs it gets
-SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band"}
 
 
 @dataclass
@@ -79,6 +79,7 @@ class BudgetSearches:
     backend: str = "optuna"
     objective: str = "accuracy"
     confirm_top: int = 0                   # the merged front, not one winner, is what the study reports
+    band: float = 0.0                      # a front over budgets wants every size a search finds (search.py: 0.9)
 
     def run_name(self, budget: float, seed: int) -> str:
         return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seed else "")  # adding seeds keeps seed 0's folder
@@ -244,9 +245,11 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
         if len(trials) != len(budgets):
             raise ValueError(f"`search` has {len(budgets)} budgets but {len(trials)} trial counts")
         out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
-                             objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)))
+                             objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)),
+                             band=float(s.get("band", 0.0)))
         for t in trials:
-            SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check")
+            SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check",
+                           band=out.band)
     except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
         raise ValueError(f"search: {str(exc).replace('--', '')}") from None
     return out
@@ -395,7 +398,7 @@ def _run_searches(study: Study, run_dir: Path, log) -> Path:
     (protocol,) = study.protocols.values()
     sch = study.search
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
-                               confirm_top=sch.confirm_top,
+                               confirm_top=sch.confirm_top, band=sch.band,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s), out=str(run_dir))
                 for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]

@@ -132,6 +132,14 @@ class ProxyResult:
     state_dict: dict | None = field(default=None, repr=False)   # trained weights (CPU), when asked for
 
 
+def planned_epochs(data: InMemoryData, protocol: ProxyProtocol, seed: int = 0) -> int:
+    """Epochs a training under `protocol` runs on `data`, the step floor included (what a
+    pruner must treat as the last epoch)."""
+    n = len(stratified_subset(data.train_y, protocol.data_fraction, seed)) if protocol.data_fraction < 1 \
+        else len(data.train_y)
+    return protocol.epochs_for(n // protocol.batch_size)   # the training loader drops the last partial batch
+
+
 def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
     """Training size of an `arch_resolution` design when a 224-px one trains at `base` px."""
     return max(floor, 4 * round(arch_resolution * base / 224 / 4))

@@ -97,7 +97,7 @@ def test_latency_budget_formats(text, ms):
 
 
 TINY = ["--epochs", "1", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
-        "--threads", "2", "--confirm-top", "0", "--latency-runtime", "torch"]
+        "--min-steps", "0", "--band", "0", "--threads", "2", "--confirm-top", "0", "--latency-runtime", "torch"]
 
 
 def test_a_proposal_over_the_latency_budget_is_recorded_and_never_trained(tmp_path, monkeypatch):

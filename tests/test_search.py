@@ -18,7 +18,7 @@ from mfsearch.search import baselines as baselines_mod
 REPO = Path(__file__).resolve().parents[1]
 SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
 TINY = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
-        "--space", SPACE, "--threads", "2", "--confirm-top", "0"]
+        "--min-steps", "0", "--band", "0", "--space", SPACE, "--threads", "2", "--confirm-top", "0"]
 
 
 @pytest.fixture(autouse=True)
@@ -247,7 +247,8 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     broken = tmp_path / "broken.yaml"
     broken.write_text("dimensions: {tokens: [1, 2}")
     before = _digest(existing)
-    common = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64"]
+    common = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
+              "--min-steps", "0", "--band", "0"]
     for i, (args, msg) in enumerate(BAD):
         args = [str(broken) if a == "BROKEN" else a for a in args]
         full = common + ([] if "--out" in args else ["--out", str(out)]) + args

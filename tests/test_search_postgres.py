@@ -66,8 +66,9 @@ def postgres_url():
 
 def test_two_workers_share_a_postgres_study(tmp_path, postgres_url):
     args = ["--out", str(tmp_path / "runs"), "--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05",
-            "--batch-size", "64", "--space", SPACE, "--budget", "20M", "--trials", "4", "--workers", "2",
-            "--threads", "1", "--no-baselines", "--storage", postgres_url, "--name", "pg"]
+            "--batch-size", "64", "--min-steps", "0", "--band", "0", "--space", SPACE, "--budget", "20M",
+            "--trials", "4", "--workers", "2", "--threads", "1", "--no-baselines", "--storage", postgres_url,
+            "--name", "pg"]
     assert main(args) == 0
     df = pd.read_parquet(tmp_path / "runs" / "pg" / "trials.parquet")
     assert len(df) >= 4 and set(df["trial_id"]) == set(range(len(df)))

@@ -19,7 +19,7 @@ from mfsearch.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
 TINY = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
-        "--space", SPACE, "--budget", "20M", "--backend", "ray", "--no-baselines"]
+        "--min-steps", "0", "--band", "0", "--space", SPACE, "--budget", "20M", "--backend", "ray", "--no-baselines"]
 RAY = str(Path(sys.executable).parent / "ray")
 
 

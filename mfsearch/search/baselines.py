@@ -1,5 +1,9 @@
 """MobileNetV3 baselines trained with the identical proxy protocol, cached across runs.
 
+With a band, the baselines are compared at the candidates' cost: Large and Small at 224 px
+with their width fitted into [band*B, B] (torchvision takes any width multiplier); without
+one, the registered widths under the budget.
+
 The cache key is (dataset, data root, protocol, seed, architecture, device kind), so a
 later run with the same protocol reuses a baseline instead of training it again.
 """
@@ -9,6 +13,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+
+from spaces import SpaceError, fit_to_budget
 
 from ..flops import estimate_flops
 from ..models import MobileNetV3Config, get_config, list_models
@@ -20,8 +26,17 @@ from .settings import SearchSettings
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
 
 
-def baseline_configs(budget: float) -> list[MobileNetV3Config]:
-    """The registered MobileNetV3 widths at 224 px whose MAdds fit the budget."""
+def baseline_configs(budget: float, band: float = 0.0) -> list[MobileNetV3Config]:
+    """MobileNetV3 at 224 px: Large and Small fitted into [band*B, B], or with band 0 the
+    registered widths whose MAdds fit the budget."""
+    if band:
+        fitted = []
+        for variant in ("large", "small"):
+            try:
+                fitted.append(fit_to_budget(MobileNetV3Config(variant=variant), budget, band))
+            except SpaceError:   # e.g. a budget below Large at its narrowest width
+                continue
+        return sorted(fitted, key=estimate_flops)
     cfgs = [get_config(n) for n in list_models("mobilenet_v3")]
     return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
 
@@ -38,7 +53,7 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
     cache = (cache_dir or CACHE_DIR).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
-    cfgs = baseline_configs(settings.budget)
+    cfgs = baseline_configs(settings.budget, settings.band)
     for i, cfg in enumerate(cfgs, 1):
         name = f"mobilenet_v3_{cfg.variant}_{round(cfg.width_mult * 100):03d}"
         rec = measured_latency(settings, cfg)

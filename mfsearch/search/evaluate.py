@@ -1,7 +1,8 @@
 """One proposal -> one results row; the only place a search trains a proposal.
 
-Both backends call `evaluate_params`: decode, closed-form FLOPs against the budget
-(over budget -> an 'infeasible' row, never trained), measured latency against the
+Both backends call `evaluate_params`: decode, bring the proposal into the run's band
+[band*B, B] by scaling its width (`into_band`; no width lands it there -> an 'infeasible'
+row, never trained; with band 0 only over-budget proposals are infeasible), measured latency against the
 latency budget when there is one (over -> 'infeasible' with its latency), then either the row of an
 identical architecture this run already trained under the same protocol and seed
 (a resumed or repeating sampler must not pay twice; the copy names its source in
@@ -18,13 +19,13 @@ from typing import Any
 
 import torch
 
-from spaces import MobileFormerSpace
+from spaces import MobileFormerSpace, SpaceError
 
 from ..common import format_madds, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..latency import LatencyRecord, measure_latency
-from ..train import train_proxy
+from ..train import planned_epochs, train_proxy
 from .results import identity, make_row, read_rows, row_from_proxy
 from .settings import SearchSettings
 from .weights import keep_trial
@@ -46,6 +47,11 @@ def _load(dataset: str, root: str | None, download: bool, seed: int, test_split:
 def load_data(settings: SearchSettings) -> InMemoryData:
     """The run's dataset, loaded once per process (workers each hold their own copy)."""
     return _load(settings.dataset, settings.data_root, settings.download, settings.seed, settings.test_split)
+
+
+def trial_epochs(settings: SearchSettings) -> int:
+    """Epochs each trial trains, the protocol's step floor included."""
+    return planned_epochs(load_data(settings), settings.protocol, settings.seed)
 
 
 def _trained_before(run_dir: Path, config: dict) -> dict | None:
@@ -74,14 +80,33 @@ def latency_columns(rec: LatencyRecord | None) -> dict[str, float]:
     return {"latency_ms": rec.median_ms, "latency_p10_ms": rec.p10_ms, "latency_p90_ms": rec.p90_ms}
 
 
-def constraints(settings: SearchSettings, cfg) -> dict[str, float]:
-    """Constraint values for the sampler (feasible when <= 0): MAdds over the budget, and the
-    measured latency over the latency budget when there is one (only for FLOP-feasible
-    proposals: an over-FLOP proposal is not worth timing)."""
+def into_band(settings: SearchSettings, space, cfg):
+    """(the config to train, None) or (the proposal, why it cannot be trained): a proposal
+    outside [band*B, B] is width-scaled into the band (measured to waste far fewer proposals
+    than rejecting it: most random draws of the space land below a narrow band)."""
     flops = estimate_flops(cfg)
-    out = {"flops_over_budget": flops - settings.budget}
+    if settings.in_band(flops):
+        return cfg, None
+    if settings.band == 0:
+        return cfg, f"{format_madds(flops)} MAdds over the {format_madds(settings.budget)} budget"
+    try:
+        return space.fit(cfg, settings.budget, settings.band), None
+    except SpaceError as exc:
+        return cfg, f"{format_madds(flops)} MAdds and no width brings it into [{settings.band:.0%}, 100%] of " \
+                    f"{format_madds(settings.budget)}: {exc}"
+
+
+def constraints(settings: SearchSettings, space, cfg) -> dict[str, float]:
+    """Constraint values for the sampler (feasible when <= 0): how far the proposal (after
+    width-fitting into the band) lies outside [band*B, B] MAdds, and the measured latency
+    over the latency budget when there is one (only for MAdds-feasible proposals: another is
+    not worth timing)."""
+    cfg, error = into_band(settings, space, cfg)
+    flops = estimate_flops(cfg)
+    out = {"flops_over_budget": float(max(flops - settings.budget, settings.band * settings.budget - flops)
+                                      if error else min(0, flops - settings.budget))}
     if settings.latency_budget is not None:
-        rec = measured_latency(settings, cfg) if flops <= settings.budget else None
+        rec = measured_latency(settings, cfg) if error is None else None
         out["latency_over_budget_ms"] = rec.median_ms - settings.latency_budget if rec else 0.0
     return out
 
@@ -92,14 +117,13 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
     start = time.perf_counter()
     space = make_space(settings)
     params = space.normalize(params)
-    cfg = space.decode(params)
+    cfg, error = into_band(settings, space, space.decode(params))
     flops = estimate_flops(cfg)
     common = dict(flops=flops, **identity(trial_id, settings.name, settings.backend, cfg, settings.seed,
                                           settings.dataset, settings.protocol, **params))
-    if flops > settings.budget:
+    if error:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(time.perf_counter() - start, 3),
-                        error=f"{format_madds(flops)} MAdds over the {format_madds(settings.budget)} budget", **common)
+                        wall_time=round(time.perf_counter() - start, 3), error=error, **common)
     common.update(latency_columns(measured_latency(settings, cfg)))
     if settings.latency_budget is not None and common["latency_ms"] > settings.latency_budget:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,

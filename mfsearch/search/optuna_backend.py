@@ -18,7 +18,7 @@ import numpy as np
 
 from ..common import UsageError, one_line
 from ..train import TrialPruned
-from .evaluate import constraints, evaluate_params, make_space
+from .evaluate import constraints, evaluate_params, make_space, trial_epochs
 from .settings import SearchSettings
 
 
@@ -100,14 +100,16 @@ def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
     space = make_space(settings)
     trial = study.ask()
     params = space.suggest(trial)
-    for key, value in constraints(settings, space.decode(params)).items():
+    for key, value in constraints(settings, space, space.decode(params)).items():
         trial.set_constraint(key, value)
+
+    last = trial_epochs(settings) - 1
 
     def on_epoch(epoch: int, top1: float) -> None:
         if settings.objective == "accuracy":
             trial.report(top1, epoch)
             # after the last epoch the training is paid for: a complete result, not a pruned one
-            if epoch < settings.protocol.epochs - 1 and trial.should_prune():
+            if epoch < last and trial.should_prune():
                 raise TrialPruned()
 
     row = evaluate_params(settings, params, trial.number, on_epoch,

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..common import one_line
 from ..flops import estimate_flops
-from .evaluate import constraints, evaluate_params, make_space
+from .evaluate import constraints, evaluate_params, into_band, make_space, trial_epochs
 from .optuna_backend import make_sampler, sampler_seed
 from .results import identity, make_row
 from .settings import SearchSettings
@@ -33,7 +33,7 @@ def _trainable(settings_dict: dict):
         warnings.filterwarnings("ignore")
         settings = SearchSettings.from_dict(settings_dict)
         trial_id = tune.get_context().get_trial_id()
-        last = settings.protocol.epochs - 1
+        last = trial_epochs(settings) - 1
 
         def on_epoch(epoch: int, top1: float) -> None:
             if epoch < last:  # the last epoch is reported with the finished row below
@@ -41,7 +41,7 @@ def _trainable(settings_dict: dict):
                     {"status": "pruned", "epochs_done": epoch + 1, "final_top1": top1})})
 
         space = make_space(settings)
-        flops = estimate_flops(space.decode(space.normalize(config)))
+        flops = estimate_flops(into_band(settings, space, space.decode(space.normalize(config)))[0])
         row = evaluate_params(settings, dict(config), trial_id, on_epoch)
         tune.report({"top1": row["final_top1"] or 0.0, "flops": row["flops"], "epoch": row["epochs_done"],
                      "latency": row.get("latency_ms") or 0.0, "row": json.dumps(row, default=str)})
@@ -58,7 +58,7 @@ class DefineByRun:
         settings = SearchSettings.from_dict(self.settings_dict)
         space = make_space(settings)
         params = space.suggest(trial)
-        for key, value in constraints(settings, space.decode(params)).items():
+        for key, value in constraints(settings, space, space.decode(params)).items():
             trial.set_constraint(key, value)
 
 
@@ -114,7 +114,7 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
     if settings.objective == "accuracy":
         metric, mode = "top1", "max"
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode,
-                                  max_t=settings.protocol.epochs, grace_period=1, reduction_factor=2)
+                                  max_t=trial_epochs(settings), grace_period=1, reduction_factor=2)
     else:
         metric, mode = ["top1", "latency" if settings.cost == "latency" else "flops"], ["max", "min"]
         scheduler = FIFOScheduler()

@@ -13,7 +13,7 @@ from ..common import UsageError, format_madds
 from ..data import BUILT_IN_AGREEMENT
 from ..runfolder import RUN_JSON, environment, read_run_json, write_run_json
 from .baselines import run_baselines
-from .confirm import confirm_top
+from .confirm import confirm_top, resolution
 from .evaluate import load_data, make_space
 from .optuna_backend import make_storage, run_optuna
 from .ray_backend import run_ray
@@ -98,8 +98,11 @@ def describe(settings: SearchSettings, space) -> str:
                                if settings.dataset in BUILT_IN_AGREEMENT else "")
     if settings.dataset in BUILT_IN_AGREEMENT and not settings.data_root:   # what its ranking is worth
         data += f"; its ranking: {BUILT_IN_AGREEMENT[settings.dataset]}"
+    band = (f"candidates width-fitted into [{settings.band:.0%}, 100%] of it" if settings.band
+            else "any candidate under it")
+    final = settings.final_protocol()
     return (f"search '{settings.name}': budget {format_madds(settings.budget)} MAdds (each model at its own "
-            f"resolution, 1000 classes), backend {settings.backend}, objective {settings.objective}, "
+            f"resolution, 1000 classes; {band}), backend {settings.backend}, objective {settings.objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
             f"  dataset {data}\n"
             f"  space {settings.space_file or 'default Mobile-Former space'} ({len(space.dimensions)} dimensions)\n"
@@ -107,13 +110,15 @@ def describe(settings: SearchSettings, space) -> str:
             f"AdamW lr {p.lr} wd {p.weight_decay}, a 224-px design trains at "
             f"{f'{p.base_resolution} px' if p.base_resolution else 'the stored size'} (others scale, at least "
             f"{p.min_resolution} px), augment {p.augment}, "
-            f"regularization {p.regularization}, seed {settings.seed}, device {settings.resolved_device()}\n"
+            f"regularization {p.regularization}, at least {p.min_steps} optimiser steps, seed {settings.seed}, "
+            f"device {settings.resolved_device()}\n"
             + (f"  latency: {settings.latency_runtime}, batch 1, {settings.latency_threads} thread(s), measured "
                "before training and cached" + (f"; budget {settings.latency_budget:g} ms" if settings.latency_budget
                                                else "") + (f"; pareto cost {settings.cost}" if settings.objective ==
                                                             "pareto" else "") + "\n" if settings.uses_latency else "")
-            + (f"  then the best {settings.confirm_top} trial(s) retrained with {settings.confirm_seeds} more "
-               "seed(s) each; best.json is chosen by the mean\n" if settings.confirm_top else "") +
+            + (f"  then the best {settings.confirm_top} trial(s) retrained {settings.confirm_seeds} time(s) each "
+               f"on {final.epochs} epoch(s) x {final.data_fraction:.0%} of the data ({settings.final_length:g}x a "
+               "trial's images); best.json is chosen by the mean\n" if settings.confirm_top else "") +
             f"  results: {settings.run_dir}")
 
 
@@ -147,18 +152,42 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     write_run_json(settings.run_dir, {"settings": settings.to_dict(), "status": "finished", "started": started,
                                       "finished": dt.datetime.now().isoformat(timespec="seconds"),
                                       "resumed": resumed, **env})
-    summary = summarize(settings, df, to_frame(baselines), confirmed, weights is not None)
+    summary = summarize(settings, df, to_frame(baselines), confirmed, weights is not None,
+                        chance=100 / load_data(settings).num_classes)
     print(summary["text"], flush=True)
     return summary
 
 
+# a run whose every trial and baseline ends within this many points of chance learnt nothing
+# the ranking could rest on: its summary says so instead of naming a winner
+NEAR_CHANCE_POINTS = 5.0
+
+
+def near_chance(df: pd.DataFrame, base: pd.DataFrame, chance: float) -> float | None:
+    """The best top-1 of trials and baselines when it lies within NEAR_CHANCE_POINTS of chance."""
+    tops = [v for frame in (df, base) if not frame.empty and "final_top1" in frame
+            for v in frame.loc[frame["status"] == "complete", "final_top1"].dropna()]
+    if not tops or max(tops) > chance + NEAR_CHANCE_POINTS:
+        return None
+    return float(max(tops))
+
+
 def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
-              confirmed: pd.DataFrame | None = None, weights: bool = False) -> dict:
+              confirmed: pd.DataFrame | None = None, weights: bool = False, chance: float | None = None) -> dict:
     counts = df["status"].value_counts().to_dict() if not df.empty else {}
     best = best_row(df, confirmed)
     bbest = best_row(base) if not base.empty else None
     lines = [f"\n{len(df)} trials: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
                                                     ("complete", "pruned", "infeasible", "failed"))]
+    lines.append(f"band: {f'[{settings.band:.0%}, 100%]' if settings.band else 'off'} of "
+                 f"{format_madds(settings.budget)}" + (f"; the winner fills {best['flops'] / settings.budget:.0%} "
+                                                       "of the budget" if best is not None else ""))
+    stuck = near_chance(df, base, chance) if chance is not None else None
+    if stuck is not None:
+        lines.append(f"WARNING: every trial and baseline ended within {NEAR_CHANCE_POINTS:g} points of chance "
+                     f"(best {stuck:.1f}%, chance {chance:.1f}%): the proxy learnt nothing to rank by on this data, "
+                     "so the 'best' below means nothing. Train longer (--epochs, --min-steps, --data-fraction) or "
+                     "use more images.")
     lines.append(f"{'':<28}{'MAdds':>10}{'params':>10}{'proxy top1':>12}")
     if best is not None:
         cfg = json.loads(best["config"])
@@ -167,12 +196,22 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
         lines.append(f"  tokens {cfg['tokens']} x {cfg['token_dim']}, width {cfg['width_mult']}, "
                      f"depth {sum(b[3] for b in cfg['blocks'])}, resolution {cfg['resolution']}")
         if confirmed is not None and not confirmed.empty:
-            lines.append(f"  confirmed over seeds {', '.join(map(str, confirmed['seeds'].iloc[0]))}: "
+            final = settings.final_protocol()
+            rung = "the trial protocol" if settings.final_length == 1 else \
+                f"the final rung ({final.epochs} epoch(s) x {final.data_fraction:.0%}, {settings.final_length:g}x " \
+                "a trial's images)"
+            lines.append(f"  chosen at {rung} over seeds {', '.join(map(str, confirmed['seeds'].iloc[0]))}: "
                          f"{confirmed['top1_mean'].iloc[0]:.2f} ± {confirmed['top1_std'].iloc[0]:.2f}% "
-                         f"(chosen by the mean among the top {len(confirmed)})")
+                         f"(the best mean among the top {len(confirmed)})")
             for c in confirmed.itertuples():
                 lines.append(f"    trial {c.trial_id}: {c.top1_mean:.2f} ± {c.top1_std:.2f}% "
                              f"({', '.join(f'{v:.2f}' for v in c.top1)})")
+            lead = resolution(confirmed)
+            if lead is not None:
+                interval = f" (95% interval {lead['low']:+.2f} to {lead['high']:+.2f})" if lead["low"] is not None \
+                    else " (one run each: no interval)"
+                lines.append(f"  lead over the runner-up: {lead['lead']:+.2f} points{interval}: "
+                             + ("resolved" if lead["resolved"] else "not resolved from the runner-up"))
     else:
         lines.append("no trial completed")
     if bbest is not None:
@@ -186,5 +225,7 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
         ("confirm.parquet, " if confirmed is not None else "") + \
         "run.json"
     lines.append(f"results: {settings.run_dir}/ ({files}); next: python analyze.py {settings.run_dir}")
-    return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(),
+    return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(), "band": settings.band,
+            "near_chance": stuck is not None,
+            "lead": resolution(confirmed) if confirmed is not None and not confirmed.empty else None,
             "baseline": None if bbest is None else bbest.to_dict(), "counts": counts}

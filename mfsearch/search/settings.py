@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -16,20 +16,26 @@ BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
 COSTS = ("flops", "latency")      # the second axis of a pareto search
 CONFIRM_TOP, CONFIRM_SEEDS = 3, 2
+FINAL_LENGTH = 1.0    # images the finalists' rung trains on, as a multiple of a trial's (1: the trial protocol)
 # 16 trials + 4 baselines + 3x2 confirmation keep the default run (150M, built-in data,
 # default protocol) well within 12 minutes on 2 cores (README, "analyze.py")
 DEFAULT_TRIALS = 16
+DEFAULT_BAND = 0.9    # an accuracy search trains candidates in [0.9 B, B] (0: anything under B)
+# a floor in optimiser steps for search.py's protocol: about what the built-in data gets from
+# the default protocol (2 epochs on half of 20,000 images at batch 128 = 156 steps), so a
+# small image folder trains about as long instead of ~13 steps
+DEFAULT_MIN_STEPS = 150
 SAVE_WEIGHTS = ("best", "all", "none")
 
 
 def default_protocol() -> ProxyProtocol:
-    """The protocol search.py uses unless told otherwise: the calibrated default."""
-    return ProxyProtocol()
+    """The protocol search.py uses unless told otherwise: the calibrated default with a step floor."""
+    return ProxyProtocol(min_steps=DEFAULT_MIN_STEPS)
 
 
 # settings that define what a run measures: a resumed run must keep them
 IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed",
-            "latency_budget", "latency_runtime", "latency_threads", "cost")
+            "latency_budget", "latency_runtime", "latency_threads", "cost", "band")
 
 
 @dataclass
@@ -61,6 +67,8 @@ class SearchSettings:
     latency_runtime: str = "onnxruntime"
     latency_threads: int = 1
     cost: str = "flops"                # pareto: top-1 against MAdds or against measured latency
+    band: float | None = None          # candidates in [band*B, B]; None: DEFAULT_BAND (accuracy) or 0 (pareto)
+    final_length: float = FINAL_LENGTH  # the finalists' rung: this many times a trial's training images
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -92,6 +100,17 @@ class SearchSettings:
             raise UsageError(f"unknown --cost {self.cost!r}; choose one of {', '.join(COSTS)}")
         if self.cost != "flops" and self.objective != "pareto":
             raise UsageError("--cost sets the second axis of --objective pareto; add --objective pareto")
+        if self.band is None:
+            self.band = DEFAULT_BAND if self.objective == "accuracy" else 0.0
+        if not 0 <= self.band < 1:
+            raise UsageError(f"--band must be in [0, 1): the share of the budget a candidate must reach "
+                             f"(0 turns the band off), got {self.band}")
+        if self.band and self.objective == "pareto":
+            raise UsageError("--band applies to --objective accuracy; a pareto search keeps the whole front "
+                             "(drop --band or pass --band 0)")
+        if not 1 <= self.final_length <= 64:
+            raise UsageError(f"--final-length must be in [1, 64] (times a trial's training images), "
+                             f"got {self.final_length}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
@@ -137,8 +156,22 @@ class SearchSettings:
     def from_dict(cls, d: dict) -> SearchSettings:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
+        d.setdefault("band", 0.0)   # runs from before the band trained anything under the budget
         d["protocol"] = ProxyProtocol.from_dict(d["protocol"])
         return cls(**d)
+
+    def final_protocol(self) -> ProxyProtocol:
+        """The finalists' rung: `final_length` times a trial's training images, on more of the
+        data first (the calibration favoured more samples over more epochs), then more epochs."""
+        p = self.protocol
+        if self.final_length == 1:
+            return p
+        images = p.epochs * p.data_fraction * self.final_length   # in passes over the whole training set
+        fraction = min(1.0, images / p.epochs)
+        return replace(p, data_fraction=fraction, epochs=max(1, round(images / fraction)), test_fraction=1.0)
+
+    def in_band(self, flops: float) -> bool:
+        return self.band * self.budget <= flops <= self.budget
 
     def identity(self) -> dict:
         d = self.to_dict()
