@@ -27,6 +27,7 @@ from .report import analyze
 from .report import headline as search_headline
 from .stats import RankAgreement, nearest_pairs, power_fit, rank_correlations
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
+from .truth import protocol_fidelity, truth_lines
 
 
 def is_study_dir(path: Path) -> bool:
@@ -213,6 +214,8 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     out.mkdir(parents=True, exist_ok=True)
     if (meta.get("spec") or {}).get("analysis") == "calibration":
         return _analyze_calibration(meta, df, out)
+    if (meta.get("spec") or {}).get("analysis") == "truth":
+        return _analyze_truth(meta, df, out)
     if df["dataset"].nunique() > 1:
         return _analyze_datasets(meta, df, out)
     table = variant_table(df)
@@ -300,6 +303,21 @@ def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path,
         line += f"; best trained: {best.protocol} (Kendall tau {best.kendall:.3f})"
     if madds_tau is not None:
         line += f"; MAdds alone: {madds_tau:.3f}"
+    return out, files, line
+
+
+def _analyze_truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
+    """A search-truth study: every cheap protocol's ranking and pick against long training."""
+    table = protocol_fidelity(df)
+    madds = next((f.kendall for f in table if f.protocol == "madds"), None)
+    files = plot_fidelity(table, madds, out, against="truth (long training, same data)", per="run")
+    lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
+             f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} architectures, "
+             f"{len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]
+    section, line = truth_lines(df, table)
+    lines += section
+    files.append(out / "report.md")
+    files[-1].write_text("\n".join(lines) + "\n")
     return out, files, line
 
 

@@ -116,9 +116,10 @@ def plot_rank(table: pd.DataFrame, a: str, b: str, ra: RankAgreement, out_dir: P
     return save(fig, out_dir, name, 0.0)
 
 
-def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> list[Path]:
-    """Kendall tau against published top-1 (with its bootstrap interval) against CPU cost,
-    one point per protocol; zero-cost scores sit at the left edge."""
+def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path, against: str = "published ImageNet top-1",
+                  per: str = "151M-class model", name: str = "fidelity") -> list[Path]:
+    """Kendall tau against a reference ranking (published top-1, or long training) with its
+    bootstrap interval against CPU cost, one point per protocol; zero-cost scores sit at the left edge."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         costs = [f.cpu_min for f in table if f.kind == "trained" and np.isfinite(f.cpu_min)]
@@ -143,10 +144,10 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path) -> li
         ax.axhline(0, color="0.7", lw=0.8)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("CPU minutes per 151M-class model (log; zero-cost scores at the left edge)")
-        ax.set_ylabel("Kendall tau vs published ImageNet top-1")
+        ax.set_xlabel(f"CPU minutes per {per} (log; zero-cost scores at the left edge)")
+        ax.set_ylabel(f"Kendall tau vs {against}")
         ax.set_title("Proxy fidelity against cost (95% bootstrap intervals over models)")
         ax.legend([Line2D([], [], marker="o", ls="none", color=MF_COLOR),
                    Line2D([], [], marker="o", ls="none", color=PALETTE[2])],
                   ["trained protocol", "zero-cost score"], loc="lower right", frameon=False)
-        return save(fig, out_dir, "fidelity", 0.0)
+        return save(fig, out_dir, name, 0.0)
