@@ -51,6 +51,8 @@ def sampler_seed(settings: SearchSettings, history: int = 0) -> int:
 
 def make_sampler(settings: SearchSettings, history: int = 0):
     optuna = _optuna()
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=sampler_seed(settings, history))
     startup = max(3, min(10, settings.trials // 3))
     return optuna.samplers.TPESampler(seed=sampler_seed(settings, history), n_startup_trials=startup,
                                       constant_liar=settings.workers > 1, multivariate=True)

@@ -14,6 +14,7 @@ from ..train import ProxyProtocol
 
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
+SAMPLERS = ("tpe", "random")      # random: the baseline a search must beat (Yu et al., ICLR 2020)
 COSTS = ("flops", "latency")      # the second axis of a pareto search
 CONFIRM_TOP, CONFIRM_SEEDS = 3, 2
 FINAL_LENGTH = 1.0    # images the finalists' rung trains on, as a multiple of a trial's (1: the trial protocol)
@@ -35,7 +36,7 @@ def default_protocol() -> ProxyProtocol:
 
 # settings that define what a run measures: a resumed run must keep them
 IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed",
-            "latency_budget", "latency_runtime", "latency_threads", "cost", "band")
+            "latency_budget", "latency_runtime", "latency_threads", "cost", "band", "sampler")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class SearchSettings:
     cost: str = "flops"                # pareto: top-1 against MAdds or against measured latency
     band: float | None = None          # candidates in [band*B, B]; None: DEFAULT_BAND (accuracy) or 0 (pareto)
     final_length: float = FINAL_LENGTH  # the finalists' rung: this many times a trial's training images
+    sampler: str = "tpe"               # tpe (Optuna's TPE, constrained) | random (uniform draws, same band)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -100,6 +102,8 @@ class SearchSettings:
             raise UsageError(f"unknown --cost {self.cost!r}; choose one of {', '.join(COSTS)}")
         if self.cost != "flops" and self.objective != "pareto":
             raise UsageError("--cost sets the second axis of --objective pareto; add --objective pareto")
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown --sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.band is None:
             self.band = DEFAULT_BAND if self.objective == "accuracy" else 0.0
         if not 0 <= self.band < 1:
