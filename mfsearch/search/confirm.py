@@ -12,9 +12,11 @@ from collections.abc import Callable
 import pandas as pd
 
 from ..models import config_from_dict
+from ..records.appended import append_rows, keyed_rows
+from ..records.rows import identity, row_from_proxy, to_frame
+from ..records.tables import write_table
 from ..train import train_proxy
 from .evaluate import load_data
-from .results import identity, read_rows, row_from_proxy, to_frame, write_table
 from .settings import SearchSettings
 
 ROWS = "confirm.jsonl"
@@ -41,11 +43,11 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
     if top.empty:
         return None
     path = settings.run_dir / ROWS
-    done = {(r["confirms"], r["seed"]): r for r in read_rows(path)}
+    done = keyed_rows(path, lambda r: (r["confirms"], r["seed"]))
     jobs = [(row, s) for _, row in top.iterrows() for s in extra_seeds(settings)]
     log(f"confirming the best {len(top)} trial(s) with {settings.confirm_seeds} more seed(s) each: "
         f"{sum((str(r['trial_id']), s) not in done for r, s in jobs)} trainings")
-    with path.open("a") as sink:
+    with append_rows(path) as write:
         for i, (row, seed) in enumerate(jobs, 1):
             key = (str(row["trial_id"]), seed)
             if key in done:
@@ -56,8 +58,7 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
                             log=lambda line, k=key: log(f"  confirm trial {k[0]} seed {k[1]}: {line}"))
             out = row_from_proxy(r, **identity(f"{key[0]}/seed{seed}", settings.name, "confirm", cfg, seed,
                                                settings.dataset, settings.protocol, confirms=key[0]))
-            sink.write(json.dumps(out) + "\n")
-            sink.flush()
+            write(out)
             done[key] = out
             log(f"[confirm {i}/{len(jobs)}] trial {key[0]} seed {seed}: {r.status}, top1 {r.final_top1}")
     rows = [done[(str(r["trial_id"]), s)] for r, s in jobs if (str(r["trial_id"]), s) in done]
