@@ -13,8 +13,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from mfsearch.analysis import AnalysisError, analyze, headline, latest_run  # noqa: E402
 from mfsearch.analysis.attention import analyze_attention  # noqa: E402
-from mfsearch.analysis.studies import analyze_study, is_study_dir  # noqa: E402
-from mfsearch.common import OneLineParser, one_line  # noqa: E402
+from mfsearch.common import OneLineParser, UsageError, one_line  # noqa: E402
+from mfsearch.records.runjson import is_study_dir  # noqa: E402
+from mfsearch.studies import analyze_study  # noqa: E402
 
 
 def attention_main(argv: list[str]) -> int:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out}/: {', '.join(f.name for f in files)}")
             return 0
         result = analyze(runs, out=args.out, allow_mixed=args.allow_mixed, runs_root=args.runs_root)
-    except AnalysisError as exc:
+    except UsageError as exc:   # AnalysisError, and a study folder's own (unreadable rows, unknown kind)
         print(f"analyze.py: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(headline(result.runs, result.summary))

@@ -8,14 +8,11 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from spaces import MobileFormerSpace, SpaceError
 
 from .common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
 from .data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
-from .detection.study import is_detection_file, load_detection_study, run_detection_study
-from .experiments import load_study, read_study_file, run_study
 from .latency import RUNTIMES, parse_latency
 from .search.run import run_search
 from .search.settings import (
@@ -29,6 +26,7 @@ from .search.settings import (
     SearchSettings,
     default_protocol,
 )
+from .studies import load_study, run_study
 from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
 EXAMPLES = """examples:
@@ -154,12 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.experiment:
             if args.save_weights not in (None, "all", "none"):
                 raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
-            raw = read_study_file(args.experiment)
-            if is_detection_file(raw):
-                if args.save_weights not in (None, "none"):
-                    raise UsageError("a detection study keeps its pretraining checkpoints only; drop --save-weights")
-                run_detection_study(load_detection_study(Path(args.experiment), raw, args.size), out=args.out)
-                return 0
             run_study(load_study(args.experiment, args.size), out=args.out, save_weights=args.save_weights == "all")
             return 0
         timeout = parse_duration(args.timeout)

@@ -28,7 +28,8 @@ from mfsearch.analysis import (
     step_value,
     summarize,
 )
-from mfsearch.search.results import make_row, to_frame, write_table
+from mfsearch.records.rows import make_row, to_frame
+from mfsearch.records.tables import write_table
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("analyze_cli", REPO / "analyze.py")

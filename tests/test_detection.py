@@ -242,6 +242,9 @@ def test_detection_study_runs_resumes_and_is_analysed(tmp_path, capsys):
     assert len(rows) == 4 and {(r["backbone"], r["init"]) for r in rows} == {
         (b, i) for b in ("mobile_former_26m", "mobilenet_v3_small_050") for i in ("scratch", "proxy")}
     assert all(r["pretrain_top1"] is not None for r in rows if r["init"] == "proxy")
+    # every run must have trained and been scored: a failed row or a NaN AP fails the test
+    assert all(r["status"] == "complete" and math.isfinite(r["AP"]) for r in rows), rows
+    assert json.loads((tmp_path / "runs" / "det" / "run.json").read_text())["kind"] == "detection"
     assert len(list((tmp_path / "runs" / "det" / "pretrain").glob("*.pt"))) == 2
     capsys.readouterr()
     assert search_main(["--experiment", str(path), "--out", str(tmp_path / "runs")]) == 0
@@ -267,9 +270,8 @@ def test_bad_detection_study_files_get_one_line_and_exit_2(tmp_path, capsys, ove
 
 
 def test_the_shipped_detection_study_file_loads():
-    from mfsearch.detection.study import load_detection_study
-    from mfsearch.experiments import read_study_file
+    from mfsearch.studies import load_study
     path = REPO / "experiments" / "detection.yaml"
     for size in ("smoke", "full"):
-        study = load_detection_study(path, read_study_file(path), size)
-        assert set(study.inits) <= {"scratch", "proxy"} and study.pairs
+        study = load_study(path, size)
+        assert study.kind == "detection" and set(study.inits) <= {"scratch", "proxy"} and study.pairs

@@ -3,13 +3,13 @@ intervals over seeds, Mobile-Former minus its MobileNetV3 partner seed by seed, 
 backbone MAdds, set beside the paper's COCO result."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..records.appended import read_rows
 from .load import AnalysisError
 from .markdown import interval, num
 from .markdown import table as markdown_table
@@ -17,16 +17,11 @@ from .markdown import table as markdown_table
 FAMILY_NAMES = {"mobile_former": "Mobile-Former", "mobilenet_v3": "MobileNetV3"}
 
 
-def is_detection_meta(meta: dict) -> bool:
-    return meta.get("kind") == "detection"
-
-
 def detection_rows(path: Path) -> pd.DataFrame:
     rows_path = Path(path) / "rows.jsonl"
     if not rows_path.is_file():
         raise AnalysisError(f"{path} has no rows.jsonl yet; run the study first")
-    rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(read_rows(rows_path))
     if df.empty or (df["status"] == "complete").sum() == 0:
         raise AnalysisError(f"{path}: no complete detection run to analyse yet")
     return df[df["status"] == "complete"].reset_index(drop=True)

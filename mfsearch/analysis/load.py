@@ -1,7 +1,7 @@
 """Run folders in, one tidy DataFrame out.
 
 A run folder is what search.py writes: run.json (settings, start time, versions) and
-trials.parquet and/or baselines.parquet in the schema of `mfsearch.search.results`.
+trials.parquet and/or baselines.parquet in the schema of `mfsearch.records.rows`.
 Every row is tagged with its run, backend, dataset and protocol, and `source` says
 whether it is a search trial or a MobileNetV3 baseline, so figures and tables can
 group rows without going back to the folders.
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..common import UsageError, one_line
-from ..runfolder import RUN_JSON, folder_kind, read_run_json
-from ..search.results import BASE_COLUMNS
+from ..records.rows import BASE_COLUMNS
+from ..records.runjson import RUN_JSON, folder_kind, read_run_json
 
 REQUIRED = ("trial_id", "status", "config", "flops", "final_top1")
 FEATURES = ["tokens", "token_dim", "width_mult", "resolution", "depth", "expansion", "variant"]

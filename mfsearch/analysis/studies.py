@@ -2,7 +2,10 @@
 bars over seeds, power-law fits of error against MAdds per family, the rank agreement
 of two proxy protocols (Kendall tau, Spearman rho, bootstrap intervals), differences
 set beside the paper's, and the proxy's comparison next to the published ImageNet one.
-A `budgets` study (one search per budget) is merged into one Pareto analysis."""
+A `budgets` study (one search per budget) is merged into one Pareto analysis. One entry
+point per study kind (`analyze_variants`, `analyze_searches`, `analyze_calibration`,
+`analyze_datasets`), each (folder, its run.json, output folder) -> (folder, files, headline);
+mfsearch.studies looks the kind up and calls it."""
 from __future__ import annotations
 
 import json
@@ -14,12 +17,12 @@ import pandas as pd
 from scipy import stats
 
 from ..models import published_top1
-from ..runfolder import folder_kind, read_run_json
-from ..search.results import read_rows, to_frame
+from ..records.appended import read_rows
+from ..records.rows import to_frame
+from ..records.runjson import read_run_json
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .datasets import dataset_lines
 from .datasets import headline as datasets_headline
-from .detection import analyze_detection, is_detection_meta
 from .load import AnalysisError
 from .markdown import num
 from .markdown import table as markdown_table
@@ -28,10 +31,6 @@ from .report import headline as search_headline
 from .stats import RankAgreement, nearest_pairs, power_fit, rank_correlations
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
 from .truth import protocol_fidelity, truth_lines
-
-
-def is_study_dir(path: Path) -> bool:
-    return folder_kind(Path(path)) == "study"
 
 
 def complete_rows(path: Path) -> pd.DataFrame:
@@ -196,15 +195,8 @@ def _comparison_section(df: pd.DataFrame, t: pd.DataFrame) -> list[str]:
     return lines
 
 
-def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path], str]:
-    """Figures and report.md for one study folder; returns (folder, files, headline)."""
-    path = Path(path)
-    out = Path(out) if out else path / "analysis"
-    meta = read_run_json(path) or {}
-    if is_detection_meta(meta):
-        return analyze_detection(path, meta, out)
-    if meta.get("searches"):
-        return _analyze_searches(path, meta, out)
+def study_rows(path: Path, meta: dict, out: Path) -> pd.DataFrame:
+    """A study's complete rows in the study file's variant order, `out` made ready."""
     df = complete_rows(path)
     if df.empty:
         raise AnalysisError(f"{path}: no complete row to analyse yet")
@@ -212,12 +204,20 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     if order:  # the study file's order, not the order rows happened to finish in (a resume can shuffle it)
         df = df.sort_values("variant", key=lambda col: col.map(order).fillna(len(order)), kind="stable")
     out.mkdir(parents=True, exist_ok=True)
+    return df
+
+
+def analyze_variants(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """A `variants` study: per-variant table and figures; with `analysis: calibration`, the
+    calibration report, and for rows on several datasets, the `datasets` report (`truth` and
+    `standard` studies get the standard report)."""
+    df = study_rows(path, meta, out)
     if (meta.get("spec") or {}).get("analysis") == "calibration":
-        return _analyze_calibration(meta, df, out)
+        return _calibration(meta, df, out)
     if (meta.get("spec") or {}).get("analysis") == "truth":
-        return _analyze_truth(meta, df, out)
-    if df["dataset"].nunique() > 1:
-        return _analyze_datasets(meta, df, out)
+        return _truth(meta, df, out)
+    if df["dataset"].nunique() > 1:   # a few variants on several datasets (one size of a study may be)
+        return _datasets(meta, df, out)
     table = variant_table(df)
     proto = json.loads(df["protocol"].iloc[0])
     desc = (f"{meta.get('study')} ({meta.get('size')}), {df['dataset'].iloc[0]}, "
@@ -261,7 +261,7 @@ def analyze_study(path: Path, out: Path | None = None) -> tuple[Path, list[Path]
     return out, files, headline
 
 
-def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+def analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
     """A `budgets` study: its searches merged into one front (same protocol by construction)."""
     runs, notes = [], []
     for name in meta["searches"]:
@@ -282,8 +282,12 @@ def _analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Pat
     return result.out_dir, result.files, line
 
 
-def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
-    """A proxy-calibration study: every protocol's ranking against published top-1."""
+def analyze_calibration(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """A `calibration` study: every protocol's ranking against published top-1."""
+    return _calibration(meta, study_rows(path, meta, out), out)
+
+
+def _calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
     configs = df.groupby("variant")["config"].first().to_dict()
     published = published_table(list(dict.fromkeys(df["variant"])), configs)
     table = fidelity(df, published)
@@ -306,8 +310,12 @@ def _analyze_calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path,
     return out, files, line
 
 
-def _analyze_truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
-    """A search-truth study: every cheap protocol's ranking and pick against long training."""
+def analyze_truth(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """A `truth` study: every cheap protocol's ranking and pick against long training."""
+    return _truth(meta, study_rows(path, meta, out), out)
+
+
+def _truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
     table = protocol_fidelity(df)
     madds = next((f.kendall for f in table if f.protocol == "madds"), None)
     files = plot_fidelity(table, madds, out, against="truth (long training, same data)", per="run")
@@ -321,8 +329,12 @@ def _analyze_truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[
     return out, files, line
 
 
-def _analyze_datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
-    """A study of the same variants on several datasets: does the cheap one rank like the real one?"""
+def analyze_datasets(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """A `datasets` study (the same variants on several datasets): does the cheap one rank like the real one?"""
+    return _datasets(meta, study_rows(path, meta, out), out)
+
+
+def _datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
     by_data = df.assign(protocol_name=df["dataset"])     # datasets take the place of protocols in the tables
     first = first_protocol(df)
     table = variant_table(first.assign(protocol_name=first["dataset"]))

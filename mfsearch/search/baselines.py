@@ -18,9 +18,9 @@ from spaces import SpaceError, fit_to_budget
 
 from ..flops import estimate_flops
 from ..models import MobileNetV3Config, get_config, list_models
+from ..records.rows import identity, row_from_proxy
 from ..train import train_proxy
 from .evaluate import latency_columns, load_data, measured_latency
-from .results import identity, row_from_proxy
 from .settings import SearchSettings
 
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")

@@ -18,9 +18,11 @@ import pandas as pd
 from scipy import stats
 
 from ..models import config_from_dict
+from ..records.appended import append_rows, keyed_rows
+from ..records.rows import identity, row_from_proxy, to_frame
+from ..records.tables import write_table
 from ..train import ProxyProtocol, train_proxy
 from .evaluate import load_data
-from .results import identity, read_rows, row_from_proxy, to_frame, write_table
 from .settings import SearchSettings
 
 ROWS = "confirm.jsonl"
@@ -53,14 +55,14 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
     protocol = settings.final_protocol()
     stored = json.dumps(protocol.to_dict(), sort_keys=True)
     # rows of another rung length (an earlier session's --final-length) are not this rung's
-    done = {(r["confirms"], r["seed"]): r for r in read_rows(path)
+    done = {k: r for k, r in keyed_rows(path, lambda r: (r["confirms"], r["seed"])).items()
             if json.dumps(ProxyProtocol.from_dict(json.loads(r["protocol"])).to_dict(), sort_keys=True) == stored}
     jobs = [(row, s) for _, row in top.iterrows() for s in extra_seeds(settings)]
     log(f"finalists: the best {len(top)} trial(s), {settings.confirm_seeds} training(s) each on "
         f"{protocol.epochs} epoch(s) x {protocol.data_fraction:.0%} of the data "
         f"({settings.final_length:g}x a trial's images): "
         f"{sum((str(r['trial_id']), s) not in done for r, s in jobs)} trainings")
-    with path.open("a") as sink:
+    with append_rows(path) as write:
         for i, (row, seed) in enumerate(jobs, 1):
             key = (str(row["trial_id"]), seed)
             if key in done:
@@ -71,8 +73,7 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
                             log=lambda line, k=key: log(f"  confirm trial {k[0]} seed {k[1]}: {line}"))
             out = row_from_proxy(r, **identity(f"{key[0]}/seed{seed}", settings.name, "confirm", cfg, seed,
                                                settings.dataset, protocol, confirms=key[0]))
-            sink.write(json.dumps(out) + "\n")
-            sink.flush()
+            write(out)
             done[key] = out
             log(f"[confirm {i}/{len(jobs)}] trial {key[0]} seed {seed}: {r.status}, top1 {r.final_top1}")
     rows = [done[(str(r["trial_id"]), s)] for r, s in jobs if (str(r["trial_id"]), s) in done]

@@ -25,8 +25,9 @@ from ..common import format_madds, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..latency import LatencyRecord, measure_latency
+from ..records.appended import append_row, read_rows
+from ..records.rows import identity, make_row, row_from_proxy
 from ..train import planned_epochs, train_proxy
-from .results import identity, make_row, read_rows, row_from_proxy
 from .settings import SearchSettings
 from .weights import keep_trial
 
@@ -58,12 +59,6 @@ def _trained_before(run_dir: Path, config: dict) -> dict | None:
     """A trained row of this run with the same architecture (protocol and seed are the run's)."""
     key = json.dumps(config, sort_keys=True)   # rows store their config in this same canonical form
     return next((row for row in read_rows(run_dir / TRAINED) if row["config"] == key), None)
-
-
-def _remember(run_dir: Path, row: dict) -> None:
-    # one short line per write with O_APPEND: concurrent workers do not interleave lines
-    with (run_dir / TRAINED).open("a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def measured_latency(settings: SearchSettings, cfg) -> LatencyRecord | None:
@@ -146,6 +141,6 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
                         error=one_line(f"{type(exc).__name__}: {exc}")[:500], **common)
     row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
     if row["status"] != "pruned":  # pruning depends on the other trials of the moment: not an answer
-        _remember(settings.run_dir, row)
+        append_row(settings.run_dir / TRAINED, row)
         keep_trial(settings, row, cfg, result, TRAINED)
     return row

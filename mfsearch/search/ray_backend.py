@@ -19,9 +19,9 @@ from typing import Any
 
 from ..common import one_line
 from ..flops import estimate_flops
+from ..records.rows import identity, make_row
 from .evaluate import constraints, evaluate_params, into_band, make_space, trial_epochs
 from .optuna_backend import make_sampler, sampler_seed
-from .results import identity, make_row
 from .settings import SearchSettings
 
 

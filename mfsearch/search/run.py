@@ -11,13 +11,15 @@ import pandas as pd
 
 from ..common import UsageError, format_madds
 from ..data import BUILT_IN_AGREEMENT
-from ..runfolder import RUN_JSON, environment, read_run_json, write_run_json
+from ..records.appended import drop_torn_tail
+from ..records.rows import to_frame
+from ..records.runjson import RUN_JSON, environment, read_run_json, write_run_json
+from ..records.tables import best_row, write_best, write_table
 from .baselines import run_baselines
 from .confirm import confirm_top, resolution
-from .evaluate import load_data, make_space
+from .evaluate import TRAINED, load_data, make_space
 from .optuna_backend import make_storage, run_optuna
 from .ray_backend import run_ray
-from .results import best_row, to_frame, write_best, write_table
 from .settings import SearchSettings
 from .weights import finish as finish_weights
 
@@ -135,6 +137,7 @@ def run_search(settings: SearchSettings, deadline: float | None = None) -> dict:
     env = environment()
     write_run_json(settings.run_dir, {"settings": settings.to_dict(), "status": "running", "started": started,
                                       "resumed": resumed, **env})
+    drop_torn_tail(settings.run_dir / TRAINED)   # before any worker appends to the reuse index
     baselines = run_baselines(settings) if settings.baselines else []
     if settings.baselines:
         write_table(to_frame(baselines), settings.run_dir, "baselines")

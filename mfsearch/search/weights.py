@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..models import ModelConfig
 from ..models.checkpoint import read_checkpoint, save_checkpoint
-from .results import read_rows
+from ..records.appended import read_rows
 from .settings import SearchSettings
 
 WEIGHTS_DIR = "weights"

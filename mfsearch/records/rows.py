@@ -1,4 +1,4 @@
-"""The results schema, in one place: what search writes and analysis reads.
+"""The results schema, in one place: what search and studies write and analysis reads.
 
 One row per trial (and per baseline) with: trial_id, run, backend, family, status
 (complete / pruned / infeasible / failed), every searched dimension as its own column,
@@ -7,12 +7,15 @@ architecture's resolution, 1000 classes), params, proxy_resolution, top1_per_epo
 (JSON list, %), final_top1, best_top1, score (what ranks the row: final_top1 for a
 trained protocol, the zero-cost score for a 0-epoch one), train_loss (JSON list), epochs_done,
 wall_time, train_time, images_per_s (training), error, seed, dataset, protocol (JSON).
+
+A detection study's row (`row_from_detection`) keeps its own measured columns (AP, AP50,
+AP75, MAdds and parameters per detector part) and its config and protocol as JSON objects,
+as its rows.jsonl has always held them.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,20 +58,6 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
     return make_row(**values)
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows appended one JSON line each (rows.jsonl, trained.jsonl, confirm.jsonl); a line torn
-    by a kill or a writer still at work is skipped, so its row is simply produced again."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
-
-
 def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows))
     if df.empty:
@@ -82,41 +71,11 @@ def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def write_table(df: pd.DataFrame, run_dir: Path, stem: str) -> None:
-    """Parquet and CSV side by side, each written to a temp file and renamed (no torn files)."""
-    for suffix in (".parquet", ".csv"):
-        path = run_dir / f"{stem}{suffix}"
-        tmp = path.with_name(path.name + ".tmp")
-        if suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        tmp.replace(path)
-
-
-def best_row(df: pd.DataFrame, confirmed: pd.DataFrame | None = None) -> pd.Series | None:
-    """The best complete trial: by the confirmed mean over seeds when there is one,
-    else by its single top-1 (ties: the cheaper)."""
-    done = df[df["status"] == "complete"].dropna(subset=["final_top1"])
-    if done.empty:
-        return None
-    if confirmed is not None and not confirmed.empty:
-        return done[done["trial_id"].astype(str) == confirmed["trial_id"].iloc[0]].iloc[0]
-    return done.sort_values(["final_top1", "flops"], ascending=[False, True]).iloc[0]
-
-
-def write_best(run_dir: Path, row: pd.Series, confirmed: pd.DataFrame | None = None) -> Path:
-    """best.json holds the config under 'config' so `mfsearch.create_model(path)` rebuilds it;
-    with confirmation, also the mean, std and per-seed top-1 it was chosen by."""
-    payload = {"config": json.loads(row["config"]), "trial_id": str(row["trial_id"]),
-               "final_top1": float(row["final_top1"]), "flops": int(row["flops"]), "params": int(row["params"]),
-               "run": str(row["run"])}
-    if confirmed is not None and not confirmed.empty:
-        c = confirmed.iloc[0]
-        payload["confirmed"] = {"top1_mean": round(float(c["top1_mean"]), 3),
-                                "top1_std": round(float(c["top1_std"]), 3),
-                                "seeds": list(c["seeds"]), "top1": list(c["top1"])}
-    tmp = run_dir / "best.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2))
-    return tmp.replace(run_dir / "best.json")
-
+def row_from_detection(result: Any, **fields: Any) -> dict[str, Any]:
+    """A detection study's row from a `DetectionResult`; `fields` are its identity columns."""
+    return {**fields, "status": result.status, "error": result.error, "AP": result.AP, "AP50": result.AP50,
+            "AP75": result.AP75, "first_loss": result.first_loss, "train_loss": result.train_loss,
+            **{f"{k}_flops": v for k, v in result.flops.items()},
+            **{f"{k}_params": v for k, v in result.params.items()},
+            "train_time": round(result.train_time, 2), "wall_time": result.wall_time,
+            "images_per_s": result.images_per_s}

@@ -1,14 +1,26 @@
-"""Studies as files: `python search.py --experiment experiments/NAME.yaml [--size smoke|full]`.
+"""The `variants` study kind, and the file format of every classification study kind
+(`variants`, `budgets`, `datasets`, `calibration`, `truth`):
+`python search.py --experiment experiments/NAME.yaml [--size smoke|full]`.
 
 A study trains a fixed list of architectures (`variants`), each under every seed, with
 one proxy protocol per entry of `protocols` (one protocol unless the study compares
 proxies), and writes the rows to `runs/NAME/trials.parquet` in the search results
 schema plus `study`, `variant`, `protocol_name`. Finished (variant, seed, protocol)
-triples are kept in `rows.jsonl` as they finish, so rerunning the command resumes.
+triples are kept in `rows.jsonl` as they finish, so rerunning the command resumes
+(mfsearch.studies.training runs them).
+
+The kind (mfsearch.studies.registry): a file may name it with `kind:`; without one it is
+`variants`, or `budgets` when it has `search:`. `datasets` (the same variants on two or
+more datasets in every size, whose rankings are compared), `calibration` (every
+protocol's ranking against published top-1) and `truth` (every protocol's ranking against
+the protocol named `truth`, long training on the same data) are named explicitly; a `variants` study may
+still ask for the calibration report with `analysis: calibration`, and one whose rows span
+several datasets gets the `datasets` report.
 
 File layout (every key can be overridden per size under `sizes:`):
 
     study: tokens
+    kind: variants                    # optional: variants | budgets | datasets | calibration | truth
     description: ...
     base: mobile_former_151m          # registered name for variants without `model`
     budget: 150M                      # optional: width-fit each variant into [0.9 B, B]
@@ -30,9 +42,9 @@ File layout (every key can be overridden per size under `sizes:`):
     dataset: cifar10
     data_root: ../shared/data/cifar10
     datasets: {shapes: {seeds: [0, 1]}, cifar10: {root: ../shared/data/cifar10, seeds: [0]}}
-                                      # instead of dataset/data_root: the same variants on several
-                                      # datasets (seeds per dataset, default `seeds`); analyze.py then
-                                      # reports how far the datasets' rankings agree
+                                      # instead of dataset/data_root (`kind: datasets`): the same variants
+                                      # on several datasets (seeds per dataset, default `seeds`);
+                                      # analyze.py then reports how far the datasets' rankings agree
     protocols: {default: {epochs: 3, data_fraction: 0.2}}
                                       # a protocol may add `seeds: [0]` (instead of the study's) and
                                       # `spread: {variants: [a, b], seeds: [1, 2]}` (more seeds for a few)
@@ -40,29 +52,25 @@ File layout (every key can be overridden per size under `sizes:`):
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
 import random
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from spaces import MobileFormerSpace, fit_to_budget
 
-from .common import UsageError, one_line, parse_budget
-from .data import DATASETS, DEFAULT_DATASET, load_dataset
-from .models import get_config
-from .models.checkpoint import save_checkpoint
-from .runfolder import RUN_JSON, write_study_json
-from .search.results import identity, row_from_proxy, to_frame, write_table
-from .search.run import earlier_run, run_search
-from .search.settings import SearchSettings
-from .train import ProxyProtocol, train_proxy
+from ..analysis.studies import analyze_variants
+from ..common import UsageError, one_line, parse_budget
+from ..data import DATASETS, DEFAULT_DATASET
+from ..models import get_config
+from ..search.settings import SearchSettings
+from ..train import ProxyProtocol
+from .registry import StudyKind, register
+from .spec import sized_spec
+from .training import run_variants
 
-KEYS = {"study", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds",
+KEYS = {"study", "kind", "description", "analysis", "base", "budget", "variants", "sample", "search", "paper", "seeds",
         "dataset", "data_root", "datasets", "protocols", "sizes"}
 DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration", "truth")
@@ -71,7 +79,7 @@ PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say
 SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class BudgetSearches:
     """One search.py run per budget (and seed) under a single proxy protocol."""
     budgets: list[float]
@@ -93,10 +101,11 @@ class StudyData:
     seeds: list[int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Study:
     name: str
     size: str
+    kind: str
     variants: dict[str, Any]                       # variant name -> config
     datasets: list[StudyData]                      # usually one
     protocols: dict[str, ProxyProtocol]
@@ -139,44 +148,10 @@ class Study:
         return self.datasets[0].seeds
 
 
-# a size's entry for these replaces the study's instead of merging into it
-REPLACED_WHOLE = {"variants", "protocols", "sample", "search", "paper", "datasets"}
-
-
-def merge_spec(base: dict, over: dict) -> dict:
-    """A size's overrides over the study's keys (nested dicts merge, REPLACED_WHOLE keys are replaced)."""
-    out = dict(base)
-    for k, v in over.items():
-        nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k not in REPLACED_WHOLE
-        out[k] = merge_spec(out[k], v) if nested else v
-    return out
-
-
-def read_study_file(path: str | Path) -> dict:
-    """A study file's YAML; a missing or unparsable file is a one-line UsageError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"experiment file {path} not found; see experiments/ for the studies provided")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"experiment file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-
-
-def load_study(path: str | Path, size: str = "smoke") -> Study:
-    """Read and check a study file; every problem is a one-line UsageError."""
-    path = Path(path)
-    raw = read_study_file(path)
-    if isinstance(raw, dict) and raw.get("kind") == "detection":
-        raise UsageError(f"experiment file {path} is a detection study: run it with search.py --experiment, or "
-                         "load it with mfsearch.detection.study.load_detection_study")
-    if not isinstance(raw, dict) or set(raw) - KEYS:
-        unknown = sorted(set(raw) - KEYS) if isinstance(raw, dict) else raw
-        raise UsageError(f"experiment file {path}: unknown keys {unknown}")
-    sizes = raw.get("sizes") or {}
-    if size not in sizes:
-        raise UsageError(f"experiment {path.stem} has no size {size!r}; choose one of {', '.join(sizes) or 'none'}")
-    spec = merge_spec({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
+def load_classification(path: Path, raw: dict, size: str, kind: str, check: Callable[[Study], None]) -> Study:
+    """A classification study file of `kind`, checked and cut to `size`; `check(study)`
+    raises ValueError where the kind wants more. Every problem is a one-line UsageError."""
+    spec = sized_spec(path, raw, size, KEYS)
     budget = parse_budget(str(spec["budget"])) if spec.get("budget") else None
     try:
         entries = spec.get("protocols") or {"default": {}}
@@ -185,7 +160,7 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         search = _searches(spec, protocols) if "search" in spec else None
         variants = {} if search else _variants(spec, budget)
         paper = _paper(spec.get("paper"), variants)
-        analysis = str(spec.get("analysis", "standard"))
+        analysis = str(spec.get("analysis", kind if kind in SCORED_ANALYSES else "standard"))
         if analysis not in ANALYSES:
             raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
         datasets = _datasets(spec, path.resolve().parents[1])
@@ -200,11 +175,22 @@ def load_study(path: str | Path, size: str = "smoke") -> Study:
         if analysis == "truth" and "truth" not in protocols:
             raise ValueError("a study with `analysis: truth` names one protocol `truth`, the long training "
                              "every other protocol is ranked against")
+        study = Study(name=spec.get("study", path.stem), size=size, kind=kind, variants=variants,
+                      datasets=datasets, protocols=protocols, description=spec.get("description", ""),
+                      budget=budget, search=search, paper=paper, analysis=analysis, source=spec, plans=plans)
+        check(study)
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"experiment {path.stem}: {one_line(exc)}") from None
-    return Study(name=spec.get("study", path.stem), size=size, variants=variants, datasets=datasets,
-                 protocols=protocols, description=spec.get("description", ""), budget=budget,
-                 search=search, paper=paper, analysis=analysis, source=spec, plans=plans)
+    return study
+
+
+def _check(study: Study) -> None:
+    if study.search:
+        raise ValueError("a study of searches (`search:`) is `kind: budgets`")
+
+
+def load_variants(path: Path, raw: dict, size: str) -> Study:
+    return load_classification(path, raw, size, "variants", _check)
 
 
 def _datasets(spec: dict, repo: Path) -> list[StudyData]:
@@ -308,120 +294,4 @@ def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
     return out
 
 
-def _key(variant: str, seed: int, protocol: str, dataset: str) -> str:
-    return f"{variant}|{seed}|{protocol}|{dataset}"
-
-
-def run_study(study: Study, out: str | Path = "runs", log=print, save_weights: bool = False) -> Path:
-    """Train every (dataset, protocol, variant, seed) not done yet; `save_weights` keeps each
-    complete run's weights in weights/VARIANT-seedS-PROTOCOL[-DATASET].pt."""
-    run_dir = Path(out) / study.name
-    if study.search:
-        return _run_searches(study, run_dir, log)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rows_path = run_dir / "rows.jsonl"
-    done = _finished_rows(study, rows_path)
-    _write_run_json(study, run_dir)
-    jobs = study.jobs()
-    seeds = " + ".join(f"{len(d.seeds)} seeds on {d.name}" for d in study.datasets)
-    log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.protocols)} protocols x "
-        f"{seeds}; {len(done)} of {len(jobs)} already done")
-    started, trained, loaded = time.time(), 0, {}
-    with rows_path.open("a") as sink:
-        for d, pname, variant, seed in jobs:
-            key = _key(variant, seed, pname, d.name)
-            if key in done:
-                continue
-            if d.name not in loaded:  # only datasets with work left are read
-                loaded = {d.name: load_dataset(d.name, root=d.root, seed=0)}
-            cfg = study.variants[variant]
-            r = train_proxy(cfg, loaded[d.name], study.protocols[pname], seed=seed, keep_weights=save_weights,
-                            log=lambda line, v=variant, s=seed, p=pname: log(f"  {v} seed {s} {p}: {line}"))
-            row = row_from_proxy(r, **identity(f"{variant}/{seed}/{pname}", study.name, "study", cfg, seed,
-                                               d.name, study.protocols[pname], study=study.name,
-                                               variant=variant, protocol_name=pname))
-            if r.state_dict is not None:
-                tag = f"-{d.name}" if len(study.datasets) > 1 else ""
-                save_checkpoint(run_dir / "weights" / f"{variant}-seed{seed}-{pname}{tag}.pt", cfg, r.num_classes,
-                                r.state_dict, dataset=d.name, data_root=d.root, data_seed=0,
-                                resolution=r.proxy_resolution, protocol=study.protocols[pname].to_dict(), seed=seed,
-                                study=study.name, variant=variant, final_top1=r.final_top1)
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[key] = row
-            trained += 1
-            left = len(jobs) - len(done)
-            eta = f", ETA {dt.timedelta(seconds=round((time.time() - started) / trained * left))}" if left else ""
-            where = f" on {d.name}" if len(study.datasets) > 1 else ""
-            log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}{where}: "
-                f"{'top1' if r.final_top1 is not None else 'score'} {r.score} "
-                f"at {row['flops'] / 1e6:.1f}M ({r.wall_time:.0f} s{eta})")
-    write_table(to_frame(done.values()), run_dir, "trials")
-    log(f"results: {run_dir}/trials.parquet; next: python analyze.py {run_dir}")
-    return run_dir
-
-
-def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
-    """Rows already trained; a row whose architecture or protocol no longer matches the
-    file would silently mix two studies, so it stops the run instead."""
-    done: dict[str, dict] = {}
-    if not rows_path.is_file():
-        return done
-    data = {d.name: d for d in study.datasets}
-    for n, line in enumerate(rows_path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            key = _key(row["variant"], row["seed"], row["protocol_name"], row["dataset"])
-        except (ValueError, KeyError):
-            raise UsageError(f"{rows_path} line {n} is unreadable; delete that line to retrain it") from None
-        cfg, proto = study.variants.get(row["variant"]), study.protocols.get(row["protocol_name"])
-        if cfg is None or proto is None or row["dataset"] not in data \
-                or not study.wants(data[row["dataset"]], row["protocol_name"], row["variant"], row["seed"]):
-            continue  # dropped from the file: kept on disk, left out of this study's table
-        stored = ProxyProtocol.from_dict(json.loads(row["protocol"])).to_dict()  # older rows lack newer fields
-        if json.loads(row["config"]) != cfg.to_dict() or stored != proto.to_dict():
-            raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
-                             f"(architecture or protocol changed); pass another --out or delete that folder")
-        done[key] = row
-    return done
-
-
-def _write_run_json(study: Study, run_dir: Path, **extra: Any) -> None:
-    write_study_json(run_dir, {"study": study.name, "size": study.size, "description": study.description,
-                               "spec": study.source, "paper": study.paper, **extra})
-
-
-def _run_searches(study: Study, run_dir: Path, log) -> Path:
-    """The `budgets` kind of study: one resumable search.py run per budget and seed."""
-    (protocol,) = study.protocols.values()
-    sch = study.search
-    settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
-                               confirm_top=sch.confirm_top, band=sch.band,
-                               dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
-                               name=sch.run_name(b, s), out=str(run_dir))
-                for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
-    finished = [_search_state(st) for st in settings]  # raises before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_run_json(study, run_dir, searches=[st.name for st in settings])
-    for i, (st, done) in enumerate(zip(settings, finished), 1):
-        if done:
-            log(f"[{i}/{len(settings)}] search {st.name}: already finished")
-            continue
-        log(f"[{i}/{len(settings)}] search {st.name} ({st.trials} trials, {sch.backend}, {sch.objective})")
-        run_search(st)
-    log(f"results: {len(settings)} searches in {run_dir}; next: python analyze.py {run_dir}")
-    return run_dir
-
-
-def _search_state(settings) -> bool:
-    """True when this search already finished; refuses a folder holding a different search."""
-    if not (settings.run_dir / RUN_JSON).is_file():
-        return False
-    meta, diff = earlier_run(settings, f"delete {settings.run_dir} or pass another --out")
-    if diff:
-        raise UsageError(f"{settings.run_dir} holds a search with other settings than this study file asks for; "
-                         "delete that folder or pass another --out")
-    # more trials than last time: run_search resumes the same study and adds the difference
-    return meta.get("status") == "finished" and meta["settings"].get("trials") == settings.trials
+register(StudyKind("variants", load_variants, run_variants, analyze_variants))

@@ -1,4 +1,4 @@
-"""Detection studies as files: `python search.py --experiment experiments/detection.yaml --size full`.
+"""The `detection` study kind: `python search.py --experiment experiments/detection.yaml --size full`.
 
 A study file with `kind: detection` trains one detector per (backbone, init, seed) under
 one detection protocol and appends a row per finished run to `runs/NAME/rows.jsonl`, so
@@ -21,22 +21,25 @@ classification proxy trained first (under `pretrain`, kept in `pretrain/` and re
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.detection import analyze_detection
 from ..common import UsageError, one_line
 from ..data import load_dataset
-from ..experiments import merge_spec  # the same size-merging rule as classification studies
+from ..detection.data import DetectionData, load_detection
+from ..detection.train import DetectionProtocol, train_detector
 from ..models import get_config
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
-from ..runfolder import write_study_json
+from ..records.appended import append_rows, keyed_rows
+from ..records.rows import row_from_detection
+from ..records.runjson import write_study_json
 from ..train import ProxyProtocol, train_proxy
-from .data import DetectionData, load_detection
-from .train import DetectionProtocol, train_detector
+from .registry import StudyKind, register
+from .spec import sized_spec
 
 KEYS = {"study", "kind", "description", "data", "protocol", "backbones", "pairs", "inits", "pretrain", "paper",
         "seeds", "sizes"}
@@ -44,7 +47,7 @@ INITS = ("scratch", "proxy")
 DATA_KEYS = {"name", "root", "n_train", "n_test", "image_size", "max_objects", "seed", "max_side"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectionStudy:
     name: str
     size: str
@@ -57,21 +60,12 @@ class DetectionStudy:
     pretrain: dict[str, Any] = field(default_factory=dict)   # {dataset, root, protocol: ProxyProtocol}
     description: str = ""
     source: dict = field(default_factory=dict)
-
-
-def is_detection_file(raw: Any) -> bool:
-    return isinstance(raw, dict) and raw.get("kind") == "detection"
+    kind: str = "detection"
 
 
 def load_detection_study(path: Path, raw: dict, size: str) -> DetectionStudy:
     """Check a parsed detection study file; every problem is a one-line UsageError."""
-    unknown = set(raw) - KEYS
-    if unknown:
-        raise UsageError(f"experiment file {path}: unknown keys {sorted(unknown)}")
-    sizes = raw.get("sizes") or {}
-    if size not in sizes:
-        raise UsageError(f"experiment {path.stem} has no size {size!r}; choose one of {', '.join(sizes) or 'none'}")
-    spec = merge_spec({k: v for k, v in raw.items() if k != "sizes"}, sizes[size] or {})
+    spec = sized_spec(path, raw, size, KEYS)
     try:
         backbones = {str(b): get_config(str(b)) for b in spec.get("backbones") or []}
         if not backbones:
@@ -103,16 +97,7 @@ def _key(backbone: str, init: str, seed: int) -> str:
 
 def _finished(study: DetectionStudy, rows_path: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
-    if not rows_path.is_file():
-        return done
-    for n, line in enumerate(rows_path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            key = _key(row["backbone"], row["init"], row["seed"])
-        except (ValueError, KeyError):
-            raise UsageError(f"{rows_path} line {n} is unreadable; delete that line to rerun it") from None
+    for key, row in keyed_rows(rows_path, lambda r: _key(r["backbone"], r["init"], r["seed"])).items():
         if row["backbone"] not in study.backbones or row["init"] not in study.inits or row["seed"] not in study.seeds:
             continue
         if row["protocol"] != study.protocol.to_dict() or row["data"] != study.data:
@@ -147,7 +132,10 @@ def _pretrained(study: DetectionStudy, run_dir: Path, backbone: str, seed: int, 
     return path, r.final_top1
 
 
-def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=print) -> Path:
+def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=print,
+                        save_weights: bool = False) -> Path:
+    if save_weights:
+        raise UsageError("a detection study keeps its pretraining checkpoints only; drop --save-weights")
     run_dir = Path(out) / study.name
     run_dir.mkdir(parents=True, exist_ok=True)
     rows_path = run_dir / "rows.jsonl"
@@ -158,7 +146,7 @@ def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=pri
         f"x {len(study.seeds)} seeds, {study.protocol.kind} {study.protocol.epochs} ep at "
         f"{study.protocol.image_size} px; {len(done)} of {len(jobs)} already done")
     data, started, trained = None, time.time(), 0
-    with rows_path.open("a") as sink:
+    with append_rows(rows_path) as write:
         for backbone, init, seed in jobs:
             if _key(backbone, init, seed) in done:
                 continue
@@ -167,16 +155,12 @@ def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=pri
             r = train_detector(backbone, data, study.protocol, seed=seed, weights=weights,
                                log=lambda line, b=backbone, i=init, s=seed: log(f"  {b} {i} seed {s}: {line}"))
             cfg = study.backbones[backbone]
-            row = {"study": study.name, "backbone": backbone, "family": cfg.family, "init": init, "seed": seed,
-                   "config": cfg.to_dict(), "protocol": study.protocol.to_dict(), "data": study.data,
-                   "dataset": data.name, "num_classes": data.num_classes, "pretrain_top1": pre_top1,
-                   "status": r.status, "error": r.error, "AP": r.AP, "AP50": r.AP50, "AP75": r.AP75,
-                   "first_loss": r.first_loss, "train_loss": r.train_loss,
-                   **{f"{k}_flops": v for k, v in r.flops.items()}, **{f"{k}_params": v for k, v in r.params.items()},
-                   "train_time": round(r.train_time, 2), "wall_time": r.wall_time, "images_per_s": r.images_per_s,
-                   "finished": dt.datetime.now().isoformat(timespec="seconds")}
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
+            row = row_from_detection(r, study=study.name, backbone=backbone, family=cfg.family, init=init,
+                                     seed=seed, config=cfg.to_dict(), protocol=study.protocol.to_dict(),
+                                     data=study.data, dataset=data.name, num_classes=data.num_classes,
+                                     pretrain_top1=pre_top1)
+            row["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+            write(row)
             done[_key(backbone, init, seed)] = row
             trained += 1
             left = len(jobs) - len(done)
@@ -188,5 +172,8 @@ def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=pri
 
 
 def _write_run_json(study: DetectionStudy, run_dir: Path) -> None:
-    write_study_json(run_dir, {"study": study.name, "kind": "detection", "size": study.size,
+    write_study_json(run_dir, {"study": study.name, "kind": study.kind, "size": study.size,
                                "description": study.description, "spec": study.source})
+
+
+register(StudyKind("detection", load_detection_study, run_detection_study, analyze_detection))

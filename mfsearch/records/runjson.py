@@ -1,7 +1,8 @@
 """Run folders and their run.json: the one place that writes it (atomically), reads it
 and tells a search run from a study. Search, studies and analysis all go through here.
 
-A search run's run.json holds `settings` (and `status`); a study's holds `study`; a
+A search run's run.json holds `settings` (and `status`); a study's holds `study` and its
+`kind` (the registered study kind that runs and analyses it, see mfsearch.studies); a
 study made of searches (`budgets`) also lists them under `searches`. Both carry the
 environment (library versions, git commit, host) for reproduction.
 """
@@ -17,6 +18,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text_atomically
+
 RUN_JSON = "run.json"
 
 
@@ -28,7 +31,7 @@ def environment() -> dict[str, Any]:
             versions[dist] = version(dist)
         except PackageNotFoundError:
             versions[dist] = "source" if dist == "mfsearch" else None
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5).stdout.strip() or None
@@ -42,11 +45,7 @@ def environment() -> dict[str, Any]:
 
 def write_run_json(folder: Path, payload: dict) -> Path:
     """Write run.json through a temporary file and a rename: never a torn file."""
-    path = Path(folder) / RUN_JSON
-    tmp = path.with_name(RUN_JSON + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return write_text_atomically(Path(folder) / RUN_JSON, json.dumps(payload, indent=2, default=str))
 
 
 def write_study_json(folder: Path, payload: dict) -> Path:
@@ -83,3 +82,7 @@ def folder_kind(folder: Path) -> str | None:
     if meta is None:
         return None
     return "study" if "study" in meta else "search" if "settings" in meta else None
+
+
+def is_study_dir(folder: Path) -> bool:
+    return folder_kind(Path(folder)) == "study"
