@@ -66,6 +66,12 @@ def test_smoke_size_runs_and_resumes(tmp_path, name, capsys):
             assert f"| {proto} |" in report
         assert "Kendall tau" in report and "partial" in report
         return
+    if study.analysis == "truth":   # every cheap protocol against the long one, with the regret of its pick
+        assert (tmp_path / name / "analysis" / "fidelity.png").stat().st_size > 10_000
+        for proto in set(study.protocols) - {"truth"}:
+            assert f"| {proto} |" in report
+        assert "regret" in report and "seed spread" in report
+        return
     assert (tmp_path / name / "analysis" / "study.png").stat().st_size > 10_000
     if len(study.datasets) > 1:  # the same variants on several datasets: do their rankings agree?
         assert "near chance" in report and "Agreement between datasets" in report
