@@ -17,8 +17,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -72,6 +70,9 @@ class _quiet:
 
 def check_export(model: nn.Module, path: Path, x: torch.Tensor) -> float:
     """onnx.checker, then the max abs difference between ONNX Runtime and PyTorch on `x`."""
+    import onnx  # checking loads onnx and ONNX Runtime; importing mfsearch does not
+    import onnxruntime as ort
+
     onnx.checker.check_model(str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]

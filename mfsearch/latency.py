@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -93,6 +92,7 @@ class OnnxRuntimeRuntime(Runtime):
     name = "onnxruntime"
 
     def prepare(self, model, x, threads):
+        import onnxruntime as ort  # loaded by the runtime that needs it, not by importing mfsearch
         folder = Path(tempfile.mkdtemp(prefix="mfsearch-onnx-"))
         path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=False, check=False)
         opts = ort.SessionOptions()
@@ -103,6 +103,7 @@ class OnnxRuntimeRuntime(Runtime):
         return lambda: session.run(None, feed)
 
     def versions(self):
+        import onnxruntime as ort
         return {"onnxruntime": ort.__version__, "torch": torch.__version__}
 
 
