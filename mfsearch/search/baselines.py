@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..flops import estimate_flops
-from ..models import MobileNetV3Config, get_config, list_models
+from ..models import ModelConfig, families, get_config, list_models
 from ..train import train_proxy
 from .evaluate import latency_columns, load_data, measured_latency
 from .results import identity, row_from_proxy
@@ -20,13 +20,14 @@ from .settings import SearchSettings
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
 
 
-def baseline_configs(budget: float) -> list[MobileNetV3Config]:
-    """The registered MobileNetV3 widths at 224 px whose MAdds fit the budget."""
-    cfgs = [get_config(n) for n in list_models("mobilenet_v3")]
+def baseline_configs(budget: float) -> list[ModelConfig]:
+    """The registered models of the baseline families (the MobileNetV3 widths at 224 px) whose
+    MAdds fit the budget."""
+    cfgs = [get_config(n) for f in families("baseline") for n in list_models(f.name)]
     return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
 
 
-def _key(settings: SearchSettings, cfg: MobileNetV3Config) -> str:
+def _key(settings: SearchSettings, cfg: ModelConfig) -> str:
     ident = {"dataset": settings.dataset, "root": str(Path(settings.data_root).resolve()) if settings.data_root
              else None, "protocol": settings.protocol.to_dict(), "seed": settings.seed, "config": cfg.to_dict(),
              "device": settings.resolved_device().split(":")[0]}
