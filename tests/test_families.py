@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mfsearch.cli import main as search_main
+from mfsearch.cli.search import main as search_main
 from mfsearch.detection import create_backbone
 from mfsearch.export import export_onnx
 from mfsearch.flops import count_flops, estimate_flops, estimate_params

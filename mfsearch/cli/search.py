@@ -1,4 +1,4 @@
-"""Command line of search.py: a search, or a study file (`--experiment`). It sits above
+"""`mfsearch search` and search.py: a search, or a study file (`--experiment`). It sits above
 both layers (studies run searches), so neither imports the other's command line."""
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 from spaces import MobileFormerSpace, SpaceError
 
-from .common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
-from .data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
-from .detection.study import is_detection_file, load_detection_study, run_detection_study
-from .experiments import load_study, read_study_file, run_study
-from .latency import RUNTIMES, parse_latency
-from .search.run import run_search
-from .search.settings import (
+from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
+from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
+from ..detection.study import is_detection_file, load_detection_study, run_detection_study
+from ..experiments import load_study, read_study_file, run_study
+from ..latency import RUNTIMES, parse_latency
+from ..search.run import run_search
+from ..search.settings import (
     CONFIRM_SEEDS,
     CONFIRM_TOP,
     COSTS,
@@ -27,8 +27,9 @@ from .search.settings import (
     SearchSettings,
     default_protocol,
 )
-from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
+from ..train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
+DESCRIPTION = "FLOP-budgeted Mobile-Former search with short-proxy training."
 EXAMPLES = """examples:
   python search.py --budget 150M                      built-in dataset, default protocol
   python search.py --budget 300M --dataset cifar10 --data-root ../shared/data/cifar10 --trials 40
@@ -39,10 +40,8 @@ EXAMPLES = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     d = default_protocol()
-    p = OneLineParser(prog="search.py", description="FLOP-budgeted Mobile-Former search with short-proxy training.",
-                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", help="hard cap in multiply-adds at each candidate's own "
                    "resolution with a 1000-class head: 150M, 150e6 or 0.15G")
     p.add_argument("--backend", default="optuna", help="optuna (default) or ray")
@@ -103,7 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", action="store_true", help="skip the MobileNetV3 baselines")
     p.add_argument("--experiment", help="run a study file instead of a search (experiments/NAME.yaml)")
     p.add_argument("--size", default="smoke", help="study size from the file's `sizes` (default smoke)")
-    return p
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
@@ -132,14 +130,12 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         latency_threads=args.latency_threads, cost=args.cost)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.budget and not args.experiment:
-        parser.error("the following arguments are required: --budget (or --experiment FILE)")
+def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
+        if not args.budget and not args.experiment:
+            raise UsageError("the following arguments are required: --budget (or --experiment FILE)")
         if args.experiment:
             if args.save_weights not in (None, "all", "none"):
                 raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
@@ -155,9 +151,19 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         run_search(settings, deadline=None if timeout is None else time.time() + timeout)
     except (UsageError, DataError, SpaceError) as exc:
-        print(f"search.py: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{args.prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("search.py: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(f"{args.prog}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """search.py: the same flags and code as `mfsearch search`."""
+    p = OneLineParser(prog="search.py", description=DESCRIPTION, epilog=EXAMPLES,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    args.prog = p.prog
+    return run(args)
