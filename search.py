@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""FLOP-budgeted Mobile-Former search: `python search.py --budget 150M` (see --help)."""
+"""FLOP-budgeted Mobile-Former search: `python search.py --budget 150M` (see --help); the same as
+`mfsearch search`."""
 import sys
 import warnings
 
@@ -8,7 +9,7 @@ import warnings
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from mfsearch.cli import main  # noqa: E402
+from mfsearch.cli.search import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

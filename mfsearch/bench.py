@@ -1,7 +1,7 @@
 """Train-step throughput benchmark: Mobile-Former against MobileNetV3.
 
-    python -m mfsearch.bench [--models mobile_former_151m mobilenet_v3_large_075]
-                             [--resolutions 32 64] [--batch 64] [--threads 2] [--steps 12]
+    mfsearch bench [--models mobile_former_151m mobilenet_v3_large_075]
+                   [--resolutions 32 64] [--batch 64] [--threads 2] [--steps 12]
 
 Both models train (forward, backward, AdamW step) on random data in one process;
 steps alternate between the models so machine noise hits both alike, and the
@@ -9,14 +9,12 @@ median images/s of the timed steps is reported with the ratio to the last model.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
-from .common import OneLineParser
 from .models import create_model
 
 
@@ -48,29 +46,3 @@ def benchmark(models: list[str], resolution: int, batch: int, steps: int, warmup
             if i >= warmup:
                 times[name].append(dt)
     return {n: batch / statistics.median(t) for n, t in times.items()}
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = OneLineParser(prog="python -m mfsearch.bench", description=__doc__,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["mobile_former_151m", "mobilenet_v3_large_075"])
-    p.add_argument("--resolutions", nargs="+", type=int, default=[32, 64])
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--no-channels-last", action="store_true")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    ref = args.models[-1]
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, "
-          f"median of {args.steps} interleaved train steps, 10 classes")
-    for res in args.resolutions:
-        ips = benchmark(args.models, res, args.batch, args.steps,
-                        channels_last=not args.no_channels_last)
-        for name, v in ips.items():
-            ratio = f"  ratio to {ref}: {v / ips[ref]:.2f}" if name != ref else ""
-            print(f"{res:>4} px  {name:<26} {v:8.0f} img/s{ratio}")
-
-
-if __name__ == "__main__":
-    main()

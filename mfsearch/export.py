@@ -1,6 +1,5 @@
-"""ONNX export of any architecture: `export_onnx(name_or_config_or_module, path)` and
-
-    python -m mfsearch.export RUN_OR_NAME [--out FILE] [--resolution PX] [--num-classes N]
+"""ONNX export of any architecture: `export_onnx(name_or_config_or_module, path)`, and
+`load_target` for `mfsearch export RUN_OR_NAME [--out FILE] [--resolution PX]`.
 
 A run folder exports its `best.json` architecture, with the trained weights of `best.pt`
 when the run kept them (then at the class count it was trained with). Every export is
@@ -8,21 +7,16 @@ checked with `onnx.checker` and run once in ONNX Runtime against PyTorch (eval m
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from .common import OneLineParser, UsageError, one_line
+from .common import UsageError, one_line
 from .models import config_from_dict, create_model, get_config
 from .models.checkpoint import load_checkpoint
 
@@ -72,6 +66,9 @@ class _quiet:
 
 def check_export(model: nn.Module, path: Path, x: torch.Tensor) -> float:
     """onnx.checker, then the max abs difference between ONNX Runtime and PyTorch on `x`."""
+    import onnx  # checking loads onnx and ONNX Runtime; importing mfsearch does not
+    import onnxruntime as ort
+
     onnx.checker.check_model(str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
@@ -103,31 +100,3 @@ def load_target(target: str) -> tuple[nn.Module, str]:
         return create_model(target), f"{target} (untrained)"
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise UsageError(f"cannot export {target!r}: {one_line(exc)}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m mfsearch.export", description=__doc__,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", help="a run folder, a checkpoint (.pt), a config JSON or a registered model name")
-    p.add_argument("--out", help="output file (default: NAME.onnx in the current folder, or RUN/best.onnx)")
-    p.add_argument("--resolution", type=int, help="input size (default: the design's own resolution)")
-    p.add_argument("--fixed-batch", action="store_true", help="batch 1 only (default: any batch size)")
-    args = p.parse_args(argv)
-    if args.resolution is not None and not 32 <= args.resolution <= 1024:
-        p.error(f"--resolution must be in [32, 1024] px, got {args.resolution}")
-    try:
-        model, what = load_target(args.target)
-        out = Path(args.out) if args.out else (Path(args.target) / "best.onnx" if Path(args.target).is_dir()
-                                                else Path(Path(args.target).stem + ".onnx"))
-        start = time.perf_counter()
-        export_onnx(model, out, args.resolution, dynamic_batch=not args.fixed_batch)
-    except (UsageError, ValueError, OSError) as exc:
-        print(f"python -m mfsearch.export: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    print(f"exported {what} to {out} in {time.perf_counter() - start:.1f} s "
-          f"(checked: onnx.checker, ONNX Runtime within {TOLERANCE:g} of PyTorch)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,6 +24,7 @@ import torch.nn as nn
 from fvcore.nn import FlopCountAnalysis
 
 from .models.config import MobileFormerConfig, ModelConfig, config_from_dict
+from .models.family import get_family
 from .models.registry import MOBILENET_V3_PUBLISHED, create_model, get_config, list_models, preset_table
 
 PARTS = ("stem+head", "mobile", "former", "bridge")
@@ -205,7 +206,7 @@ def _traced_flops(cfg_json: str, res: int, num_classes: int) -> int:
     return count_flops(config_from_dict(json.loads(cfg_json)), res, num_classes).flops
 
 
-# families with a closed form; any other family is traced once per config and cached
+# the closed forms of the families whose descriptor says flops="closed"
 CLOSED_FORMS = {MobileFormerConfig.family: _mobile_former_flops}
 
 
@@ -213,12 +214,12 @@ def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num
                    breakdown: bool = False) -> int | dict[str, int]:
     """Closed-form multiply-adds of a config under the same convention as `count_flops`.
 
-    Families with a closed form (Mobile-Former) are computed analytically (microseconds);
-    others (MobileNetV3, a small fixed family) are traced once per config and cached.
+    Families whose descriptor says flops="closed" (Mobile-Former) are computed analytically
+    (microseconds); "traced" ones (MobileNetV3) are traced once per config and cached.
     """
     cfg = get_config(config)
     res = resolution or cfg.resolution
-    if cfg.family not in CLOSED_FORMS:
+    if get_family(cfg).flops == "traced":
         total = _traced_flops(cfg.to_json(), res, num_classes)
         return {"total": total} if breakdown else total
     parts = CLOSED_FORMS[cfg.family](cfg, res, num_classes)
@@ -228,9 +229,13 @@ def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num
 
 
 def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:
-    """Parameter count without building the model's weights (meta device)."""
+    """Parameter count without building the model's weights (meta device); a builder that
+    computes with tensors (torchvision's RegNet widths) cannot run there and is built for real."""
     cfg = get_config(config)
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg, num_classes=num_classes)
+    except (NotImplementedError, RuntimeError):
         model = create_model(cfg, num_classes=num_classes)
     return sum(p.numel() for p in model.parameters())
 
@@ -247,7 +252,3 @@ def flops_table() -> str:
                     f"{r.flops_without_bn / 1e6:.1f} | {r.params / 1e6:.2f} | {pub.get('params_M', '')} | "
                     f"{share * 100:.1f}% |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(flops_table())

@@ -1,8 +1,6 @@
 """Measured inference latency: `measure_latency(name_or_config, runtime, batch, threads)`,
 `compare_latency([...])` (models timed interleaved, so machine noise hits all alike) and
-
-    python -m mfsearch.latency [--models ...] [--runtimes onnxruntime torch] [--threads 1]
-                               [--plot FILE] [--json FILE]
+`table(...)`, every model under every runtime (the command: `mfsearch latency`).
 
 A runtime is one class (`OnnxRuntimeRuntime`, `TorchRuntime`) registered in RUNTIMES: it
 turns a model and an input into a function that runs one inference. Timing: fixed
@@ -14,13 +12,10 @@ batch, resolution, host), so a search never measures one architecture twice.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import platform
-import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from .common import OneLineParser, UsageError, one_line
+from .common import UsageError
 from .export import export_onnx
 from .flops import estimate_flops
-from .models import create_model, get_config, list_models, published_top1
+from .models import create_model, get_config
 
 CACHE_DIR = Path(os.environ.get("MFSEARCH_CACHE", Path.home() / ".cache" / "mfsearch")) / "latency"
 
@@ -93,6 +87,7 @@ class OnnxRuntimeRuntime(Runtime):
     name = "onnxruntime"
 
     def prepare(self, model, x, threads):
+        import onnxruntime as ort  # loaded by the runtime that needs it, not by importing mfsearch
         folder = Path(tempfile.mkdtemp(prefix="mfsearch-onnx-"))
         path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=False, check=False)
         opts = ort.SessionOptions()
@@ -103,6 +98,7 @@ class OnnxRuntimeRuntime(Runtime):
         return lambda: session.run(None, feed)
 
     def versions(self):
+        import onnxruntime as ort
         return {"onnxruntime": ort.__version__, "torch": torch.__version__}
 
 
@@ -256,132 +252,3 @@ def table(models: list[str], runtimes: list[str], threads: int, timing: Timing, 
             for rec in compare_latency(models, rt, 1, threads, timing=timing, cache=False):
                 rows[rec.model].setdefault(rt, []).append(rec)
     return list(rows.values())
-
-
-def _print_table(rows: list[dict], runtimes: list[str]) -> None:
-    head = f"{'model':<26}{'MAdds':>9}" + "".join(f"{rt + ' ms (p10-p90)':>30}{'repeat':>8}" for rt in runtimes)
-    print(head + f"{'ms per 100M (' + runtimes[0] + ')':>26}")
-    for r in rows:
-        line = f"{r['model']:<26}{r['madds'] / 1e6:>8.1f}M"
-        for rt in runtimes:
-            first, *again = r[rt]
-            line += f"{first.median_ms:>12.2f} ({first.p10_ms:.2f}-{first.p90_ms:.2f})".rjust(30)
-            ratio = statistics.median(a.median_ms for a in again) / first.median_ms if again else float("nan")
-            line += f"{ratio:>8.2f}"
-        line += f"{r[runtimes[0]][0].median_ms / (r['madds'] / 1e8):>26.2f}"
-        print(line)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m mfsearch.latency", description=__doc__,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list_models(), help="registered names (default: all 14)")
-    p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), help=f"{', '.join(RUNTIMES)} (default both)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=2, help="independent passes (agreement column; default 2)")
-    p.add_argument("--min-seconds", type=float, default=1.0, help="timed seconds per model and pass at least")
-    p.add_argument("--plot", help="write latency against MAdds per family to this PNG")
-    p.add_argument("--json", help="write every record to this JSON file")
-    p.add_argument("--from-json", help="print the table (and --plot) from a file --json wrote, measuring nothing")
-    args = p.parse_args(argv)
-    try:
-        for rt in args.runtimes:
-            check_runtime(rt)
-        for m in args.models:
-            get_config(m)
-        if args.threads < 1 or args.repeats < 1:
-            raise UsageError("--threads and --repeats must be at least 1")
-        if args.from_json:
-            rows, args.runtimes = rows_from_json(Path(args.from_json))
-            first = rows[0][args.runtimes[0]][0]
-            print(f"from {args.from_json}: host {first.host}; batch {first.batch}, {first.threads} thread(s), "
-                  f"{len(rows[0][args.runtimes[0]])} passes")
-            args.json = None
-        else:
-            print(f"host {host()}; batch 1, {args.threads} thread(s), each model at its own resolution, "
-                  f"1000 classes; models interleaved; {args.repeats} passes", flush=True)
-            rows = table(args.models, args.runtimes, args.threads, Timing(min_seconds=args.min_seconds),
-                         args.repeats)
-    except (UsageError, KeyError, ValueError) as exc:
-        print(f"python -m mfsearch.latency: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    _print_table(rows, args.runtimes)
-    if args.json:
-        Path(args.json).write_text(json.dumps([{**{k: v for k, v in r.items() if k not in args.runtimes},
-                                                **{rt: [x.to_dict() for x in r[rt]] for rt in args.runtimes}}
-                                               for r in rows], indent=1))
-    if args.plot:
-        _plot(rows, args.runtimes, Path(args.plot))
-    return 0
-
-
-FAMILY_STYLE = {"mobile_former": ("Mobile-Former", "#d62728", "o"), "mobilenet_v3": ("MobileNetV3", "#1f77b4", "s")}
-
-
-def _plot(rows: list[dict], runtimes: list[str], path: Path) -> None:
-    """Median latency (p10-p90 bars) against MAdds per runtime, repeat agreement, and published
-    ImageNet top-1 against the first runtime's latency (the equal-accuracy comparison)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # only for --plot: measuring needs no plotting library loaded
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    fig, axes = plt.subplots(1, len(runtimes) + 2, figsize=(4.6 * (len(runtimes) + 2), 4.0), squeeze=False)
-    axes = axes[0]
-    for ax, rt in zip(axes, runtimes):
-        for fam, (label, color, marker) in FAMILY_STYLE.items():
-            sel = [r for r in rows if r["family"] == fam]
-            if sel:
-                med = [r[rt][0].median_ms for r in sel]
-                err = [[m - r[rt][0].p10_ms for m, r in zip(med, sel)], [r[rt][0].p90_ms - m for m, r in zip(med, sel)]]
-                ax.errorbar([r["madds"] / 1e6 for r in sel], med, yerr=err, fmt=marker, color=color, capsize=3,
-                            label=label)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("MAdds (M), own resolution")
-        ax.set_ylabel(f"latency (ms), batch 1, {rows[0][rt][0].threads} thread(s)")
-        ax.set_title(f"{rt}: median, p10-p90", fontsize=10)
-        ax.legend(fontsize=8)
-    ax = axes[len(runtimes)]
-    for k, rt in enumerate(runtimes):
-        ratios = [[a.median_ms / r[rt][0].median_ms for a in r[rt][1:]] for r in rows]
-        for i, rs in enumerate(ratios):
-            ax.scatter([i + 0.15 * (k - 0.5)] * len(rs), rs, s=14, color=f"C{k + 2}", label=rt if i == 0 else None)
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(rows)), [r["model"].replace("mobile_former_", "MF-").replace("mobilenet_v3_", "V3-")
-                                     for r in rows], rotation=70, fontsize=7)
-    ax.set_ylabel("repeat median / first median")
-    ax.set_title("repeat agreement (each later pass)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax = axes[-1]
-    rt = runtimes[0]
-    for fam, (label, color, marker) in FAMILY_STYLE.items():
-        sel = [(r[rt][0].median_ms, published_top1(r["model"])) for r in rows if r["family"] == fam]
-        sel = sorted((x, y) for x, y in sel if y is not None)
-        if sel:
-            ax.plot(*zip(*sel), marker=marker, color=color, label=label)
-    ax.set_xlabel(f"{rt} latency (ms)")
-    ax.set_ylabel("published ImageNet top-1 (%)")
-    ax.set_title("accuracy against measured latency", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-
-
-def rows_from_json(path: Path) -> tuple[list[dict], list[str]]:
-    """The rows (and runtimes) a `--json` file holds, for redrawing without measuring again."""
-    try:
-        data = json.loads(Path(path).read_text())
-        runtimes = [rt for rt in RUNTIMES if rt in data[0]]
-        rows = [{**{k: v for k, v in r.items() if k not in RUNTIMES},
-                 **{rt: [LatencyRecord(**x) for x in r[rt]] for rt in runtimes}} for r in data]
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise UsageError(f"{path} is not a latency file written by --json ({one_line(exc)})") from None
-    return rows, runtimes
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,6 @@
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,13 @@ def cifar10_root() -> Path:
     if not (CIFAR10 / "train").is_dir():
         pytest.skip(f"CIFAR-10 ImageFolder tree not found at {CIFAR10}")
     return CIFAR10
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate a server a test started; kill it when it does not stop within `timeout` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -12,7 +12,7 @@ from conftest import random_mobile_former_config
 from torchvision.io import write_png
 
 import mfsearch
-from mfsearch.cli import main as search_main
+from mfsearch.cli.search import main as search_main
 from mfsearch.data import DataError, make_shapes
 from mfsearch.detection import (
     DetectionProtocol,

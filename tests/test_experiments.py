@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import mfsearch
-from mfsearch.cli import main
+from mfsearch.cli.search import main
 from mfsearch.common import UsageError
 from mfsearch.studies import load_study, run_study
 

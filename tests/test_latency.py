@@ -13,9 +13,9 @@ from conftest import random_mobile_former_config
 
 import mfsearch
 from mfsearch import latency as latency_mod
-from mfsearch.cli import main
+from mfsearch.cli import main as mfsearch_main
+from mfsearch.cli.search import main
 from mfsearch.export import TOLERANCE, export_onnx
-from mfsearch.export import main as export_main
 from mfsearch.latency import Timing, compare_latency, measure_latency, parse_latency
 from mfsearch.search import baselines as baselines_mod
 
@@ -60,12 +60,12 @@ def test_export_cli_exports_a_checkpoint_and_refuses_bad_input(tmp_path, capsys)
     from mfsearch.models.checkpoint import save_checkpoint
     model = mfsearch.create_model("mobile_former_26m", num_classes=10)
     ckpt = save_checkpoint(tmp_path / "best.pt", model.config, 10, model.state_dict())
-    assert export_main([str(ckpt), "--out", str(tmp_path / "x.onnx"), "--resolution", "64"]) == 0
+    assert mfsearch_main(["export", str(ckpt), "--out", str(tmp_path / "x.onnx"), "--resolution", "64"]) == 0
     assert "trained weights" in capsys.readouterr().out and (tmp_path / "x.onnx").is_file()
     for args, msg in ((["no_such_model"], "cannot export"), ([str(tmp_path / "missing.pt")], "no checkpoint"),
                       ([str(tmp_path)], "neither best.pt nor best.json")):
         (tmp_path / "best.pt").unlink(missing_ok=True)
-        assert export_main(args) == 2
+        assert mfsearch_main(["export", *args]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and msg in err, (args, err)
 
@@ -134,16 +134,16 @@ def test_bad_latency_flags_give_one_line_and_exit_2(tmp_path, capsys, args, msg)
 
 def test_latency_table_writes_json_and_redraws_from_it(tmp_path, capsys):
     records, figure = tmp_path / "latency.json", tmp_path / "latency.png"
-    assert latency_mod.main(["--models", "mobilenet_v3_small_050", "mobile_former_26m", "--runtimes", "torch",
+    assert mfsearch_main(["latency", "--models", "mobilenet_v3_small_050", "mobile_former_26m", "--runtimes", "torch",
                              "--repeats", "2", "--min-seconds", "0", "--json", str(records)]) == 0
     measured = capsys.readouterr().out
     data = json.loads(records.read_text())
     assert [r["model"] for r in data] == ["mobilenet_v3_small_050", "mobile_former_26m"]
     assert all(len(r["torch"]) == 2 and r["torch"][0]["runs"] >= 30 for r in data)   # two passes, timed in bursts
-    assert latency_mod.main(["--from-json", str(records), "--plot", str(figure)]) == 0
+    assert mfsearch_main(["latency", "--from-json", str(records), "--plot", str(figure)]) == 0
     redrawn = capsys.readouterr().out
     assert measured.splitlines()[-2:] == redrawn.splitlines()[-2:]   # the same rows, nothing measured again
     assert figure.stat().st_size > 10_000
     (tmp_path / "bad.json").write_text("[]")
-    assert latency_mod.main(["--from-json", str(tmp_path / "bad.json")]) == 2
+    assert mfsearch_main(["latency", "--from-json", str(tmp_path / "bad.json")]) == 2
     assert "not a latency file" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mfsearch.cli import main
+from mfsearch.cli.search import main
 from mfsearch.common import UsageError, parse_budget, parse_duration
 from mfsearch.search import baselines as baselines_mod
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import stop_process
 
-from mfsearch.cli import main
+from mfsearch.cli.search import main
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
@@ -92,12 +93,7 @@ def ray_head(port: int, env: dict):
             time.sleep(0.5)
         yield proc, temp_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 60)
         for _ in range(20):
             left = _session_pids(proc.pid, temp_dir)
             if not left:

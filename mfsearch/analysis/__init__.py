@@ -1,5 +1,11 @@
 """Analysis of search runs: Pareto fronts against MobileNetV3, hypervolume, figures
 and a markdown report (`python analyze.py`; see docs/analysis.md)."""
+import matplotlib
+
+# the one place the backend is chosen: every analysis module runs this package first, and
+# figures are written to files, never shown (servers, CI, no display)
+matplotlib.use("Agg")
+
 from .load import AnalysisError, RunInfo, RunSet, latest_run, load_runs
 from .pareto import (
                      EDF,

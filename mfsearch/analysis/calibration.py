@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..models import published_top1
+from ..models import MobileFormerConfig, MobileNetV3Config, published_top1
 from .load import AnalysisError
 from .markdown import interval, num, table
 from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
@@ -113,8 +113,8 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
     known = models.dropna(subset=["published"])
     if len(known) < 3:
         raise AnalysisError("calibration needs at least 3 variants with a published top-1")
-    pairs = nearest_pairs(known.loc[known["family"] == "mobile_former", "flops"],
-                          known.loc[known["family"] == "mobilenet_v3", "flops"])
+    pairs = nearest_pairs(known.loc[known["family"] == MobileFormerConfig.family, "flops"],
+                          known.loc[known["family"] == MobileNetV3Config.family, "flops"])
     out = []
     for proto in dict.fromkeys(df["protocol_name"]):
         if proto not in per.columns.get_level_values(0):
@@ -127,7 +127,7 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         x, y, z = k["m"].to_numpy(float), k["published"].to_numpy(float), np.log(k["flops"].to_numpy(float))
         rows = df[df["protocol_name"] == proto]
         trained = bool(rows["final_top1"].notna().any())
-        presets = k[k["family"] == "mobile_former"]
+        presets = k[k["family"] == MobileFormerConfig.family]
         _, exp, exp_ci = (power_fit(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
                           if trained else (None, float("nan"), (float("nan"), float("nan"))))
         cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..records.appended import read_rows
+from .figures import family_style
 from .load import AnalysisError
 from .markdown import interval, num
 from .markdown import table as markdown_table
-
-FAMILY_NAMES = {"mobile_former": "Mobile-Former", "mobilenet_v3": "MobileNetV3"}
 
 
 def detection_rows(path: Path) -> pd.DataFrame:
@@ -69,18 +69,13 @@ def pair_differences(df: pd.DataFrame, pairs: list[list[str]]) -> list[dict]:
 
 def _plot(table: pd.DataFrame, df: pd.DataFrame, out: Path, title: str) -> Path:
     """AP (seeds faint, mean with its 95% interval) against backbone MAdds and against wall time."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), sharey=True)
-    colors = {"mobile_former": "#d62728", "mobilenet_v3": "#1f77b4"}
     markers = {"scratch": "o", "proxy": "^"}
     for ax, (col, xlabel) in zip(axes, [("backbone_flops", "backbone MAdds (M) at the detection input size"),
                                         ("wall_time", "wall time per run (s), training and evaluation")]):
         for r in table.itertuples():
             g = df[(df["backbone"] == r.backbone) & (df["init"] == r.init)]
-            color, marker = colors.get(r.family, "grey"), markers.get(r.init, "o")
+            color, marker = family_style(r.family)[1], markers.get(r.init, "o")
             x = g[col].to_numpy(float) / (1e6 if col == "backbone_flops" else 1)
             ax.scatter(x, g["AP"], color=color, alpha=0.35, s=14, marker=marker)
             err = None if r.AP_ci is None else [[r.AP - r.AP_ci[0]], [r.AP_ci[1] - r.AP]]

@@ -11,33 +11,37 @@ import json
 import textwrap
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import patheffects
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
-
-from ..common import format_madds  # noqa: E402
-from ..models import MOBILENET_V3_PUBLISHED, preset_table  # noqa: E402
-from .load import RunSet, fmt_width  # noqa: E402
-from .pareto import design_space_edfs, hypervolume, pareto_front, progress  # noqa: E402
+from ..common import format_madds
+from ..models import FAMILIES, MOBILENET_V3_PUBLISHED, families, preset_table
+from .load import RunSet, fmt_width
+from .pareto import design_space_edfs, hypervolume, pareto_front, progress
 
 DPI = 150
 RC = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": 9,
       "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "svg.fonttype": "none"}
 PALETTE = sns.color_palette("deep")
-MF_COLOR, MNV3_COLOR = PALETTE[0], PALETTE[1]
-RUN_COLORS = [PALETTE[i] for i in (0, 2, 4, 3, 5, 6, 7, 8, 9)]   # orange stays MobileNetV3's
+# a search's trials are its candidate family's, its baselines the baseline family's
+CANDIDATE, BASELINE = families("candidate")[0], families("baseline")[0]
+RUN_COLORS = [PALETTE[i] for i in (0, 2, 4, 3, 5, 6, 7, 8, 9)]   # orange stays the baselines'
 DIMENSIONS = [("tokens", "tokens"), ("token_dim", "token dim"), ("width_mult", "width multiplier"),
               ("depth", "depth (blocks)"), ("expansion", "expansion (mean e1)"), ("resolution", "resolution (px)")]
 MIN_EDF_MODELS = 5
 HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]   # labels stay legible over lines
-FAMILY_NAMES = {"mobile_former": "Mobile-Former", "mobilenet_v3": "MobileNetV3"}
+
+
+def family_style(name: str) -> tuple[str, str, str]:
+    """A family's label, colour and marker from its descriptor; rows of a family this process
+    has not registered are drawn grey under their own name."""
+    f = FAMILIES.get(name)
+    return (f.label, f.color, f.marker) if f else (name, "0.5", "o")
 
 
 def reference_text(rs: RunSet) -> str:
@@ -129,15 +133,15 @@ def plot_pareto(rs: RunSet, out_dir: Path) -> list[Path]:
                 ax.scatter(s["flops"] / 1e6, s["final_top1"], marker=marker, s=30, color=color, alpha=0.45,
                            linewidths=1.2 if marker == "x" else 0, label=label)
     front = pareto_front(trials)
-    _step(ax, front, x_ref, color=MF_COLOR, lw=2, label=f"Mobile-Former front ({len(front)})")
+    _step(ax, front, x_ref, color=CANDIDATE.color, lw=2, label=f"{CANDIDATE.label} front ({len(front)})")
     if not base.empty:
         done = base[base["final_top1"].notna()]
-        ax.scatter(done["flops"] / 1e6, done["final_top1"], marker="s", s=34, color=MNV3_COLOR, zorder=3,
-                   edgecolor="white", linewidth=0.6, label=f"MobileNetV3 ({len(done)})")
-        _step(ax, pareto_front(base), x_ref, color=MNV3_COLOR, lw=1.5, ls="--", label="MobileNetV3 front")
+        ax.scatter(done["flops"] / 1e6, done["final_top1"], marker=BASELINE.marker, s=34, color=BASELINE.color,
+                   zorder=3, edgecolor="white", linewidth=0.6, label=f"{BASELINE.label} ({len(done)})")
+        _step(ax, pareto_front(base), x_ref, color=BASELINE.color, lw=1.5, ls="--", label=f"{BASELINE.label} front")
         for _, row in done.iterrows():
             ax.annotate(_mnv3_label(row["trial_id"]), (row["flops"] / 1e6, row["final_top1"]),
-                        xytext=(5, -11), textcoords="offset points", fontsize=9, color=MNV3_COLOR,
+                        xytext=(5, -11), textcoords="offset points", fontsize=9, color=BASELINE.color,
                         path_effects=HALO)
     for budget in sorted({r.budget for r in rs.runs}):
         ax.axvline(budget / 1e6, color="0.35", ls=(0, (4, 3)), lw=1)
@@ -161,9 +165,9 @@ def plot_pareto(rs: RunSet, out_dir: Path) -> list[Path]:
     ax.set_ylabel("proxy top-1 (%)")
     title = f"This search, proxy training ({protocol_text(rs)})"
     if front.empty:
-        title += "\nno complete Mobile-Former trial: no front"
+        title += f"\nno complete {CANDIDATE.label} trial: no front"
     if base.empty:
-        title += "\nno MobileNetV3 baselines in these runs"
+        title += f"\nno {BASELINE.label} baselines in these runs"
     ax.set_title(title)
     missing = unplotted(rs)
     handles, labels = ax.get_legend_handles_labels()
@@ -191,15 +195,15 @@ def _label_best(ax: plt.Axes, best: pd.Series, where: float) -> None:
 def draw_published(ax: plt.Axes) -> None:
     """ImageNet numbers as the papers report them: context, never on the proxy axes."""
     mf = sorted((p["flops_M"], p["top1"]) for p in preset_table().values())
-    ax.plot(*zip(*mf), "o-", color=MF_COLOR, ms=5, label="Mobile-Former (Chen et al. 2022)")
+    ax.plot(*zip(*mf), "o-", color=CANDIDATE.color, ms=5, label="Mobile-Former (Chen et al. 2022)")
     mn = sorted((p["flops_M"], p["top1"], name) for name, p in MOBILENET_V3_PUBLISHED.items())
     for variant in ("small", "large"):
         pts = [(x, y) for x, y, n in mn if f"_{variant}_" in n]
-        ax.plot(*zip(*pts), "s--", color=MNV3_COLOR, ms=5,
+        ax.plot(*zip(*pts), "s--", color=BASELINE.color, ms=5,
                 label="MobileNetV3 (Howard et al. 2019)" if variant == "small" else None)
     for x, y, name in mn:
         ax.annotate(_mnv3_label(name), (x, y), xytext=(5, -11), textcoords="offset points", fontsize=9,
-                    color=MNV3_COLOR, path_effects=HALO)
+                    color=BASELINE.color, path_effects=HALO)
     log_mega_axis(ax)
     ax.set_xlabel("MAdds (M), log scale")
     ax.set_ylabel("ImageNet top-1 (%)")
@@ -223,9 +227,10 @@ def plot_progress(rs: RunSet, out_dir: Path) -> list[Path]:
         hv.plot(p["trial"], p["hypervolume"] / 1e6, label=label, **style)
     base = rs.baselines
     if not base.empty and base["final_top1"].notna().any():
-        acc.axhline(base["final_top1"].max(), color=MNV3_COLOR, ls="--", lw=1.2, label="best MobileNetV3")
-        hv.axhline(hypervolume(base, rs.reference) / 1e6, color=MNV3_COLOR, ls="--", lw=1.2,
-                   label="MobileNetV3 front")
+        acc.axhline(base["final_top1"].max(), color=BASELINE.color, ls="--", lw=1.2,
+                    label=f"best {BASELINE.label}")
+        hv.axhline(hypervolume(base, rs.reference) / 1e6, color=BASELINE.color, ls="--", lw=1.2,
+                   label=f"{BASELINE.label} front")
     done = trials[(trials["status"] == "complete") & trials["final_top1"].notna()]
     note = "\nno search trials in these runs" if trials.empty else "\nno complete trial yet" if done.empty else ""
     longest = max(trials["order"].max() if not trials.empty else 1, 1)
@@ -258,7 +263,7 @@ def plot_dimensions(rs: RunSet, out_dir: Path) -> list[Path]:
     """Top-1 against each searched dimension, coloured by FLOP band: which dimension
     matters once compute is held roughly fixed."""
     done = rs.trials[(rs.trials["status"] == "complete") & rs.trials["final_top1"].notna()]
-    done = done[done["family"] == "mobile_former"]
+    done = done[done["family"] == CANDIDATE.name]   # the searched dimensions are the candidate's
     fig, axes = plt.subplots(2, 3, figsize=(10.5, 6.4), sharey=True)
     bands = flop_bands(done["flops"])
     order = list(dict.fromkeys(bands[done["flops"].sort_values().index]))   # bands from cheap to costly
@@ -283,7 +288,7 @@ def plot_dimensions(rs: RunSet, out_dir: Path) -> list[Path]:
             ax.tick_params(labelbottom=False, labelleft=False)
     for ax in axes[:, 0]:
         ax.set_ylabel("proxy top-1 (%)")
-    title = f"Proxy top-1 per searched dimension, {len(done)} complete Mobile-Former trials ({protocol_text(rs)})"
+    title = f"Proxy top-1 per searched dimension, {len(done)} complete {CANDIDATE.label} trials ({protocol_text(rs)})"
     fig.suptitle(title, fontsize=10.5)
     if order:
         fig.legend(*axes.flat[0].get_legend_handles_labels(), title="MAdds band", loc="upper right",
@@ -297,21 +302,20 @@ def plot_edf(rs: RunSet, out_dir: Path) -> list[Path]:
     cmp = design_space_edfs(rs.df)
     fig, ax = plt.subplots(figsize=(6, 4.4))
     for edf in cmp.edfs:
-        color = MF_COLOR if edf.family == "mobile_former" else MNV3_COLOR
+        label, color, _ = family_style(edf.family)
         xs = np.concatenate([[edf.errors[0]], edf.errors]) if edf.n else []
         ys = np.concatenate([[0.0], edf.cdf]) if edf.n else []
-        ax.plot(xs, ys, drawstyle="steps-post", color=color, lw=2,
-                label=f"{FAMILY_NAMES.get(edf.family, edf.family)} (n={edf.n})")
+        ax.plot(xs, ys, drawstyle="steps-post", color=color, lw=2, label=f"{label} (n={edf.n})")
     if cmp.flop_range:
         title = f"Error EDF, FLOP-matched over {cmp.flop_range[0] / 1e6:.3g}-{format_madds(cmp.flop_range[1])} MAdds"
     elif len(cmp.edfs) > 1:
         title = "Error EDF, unmatched: the families share no FLOP range"
     else:
         title = "Error EDF"
-    notes = [f"only {e.n} {FAMILY_NAMES.get(e.family, e.family)} model{'s' if e.n != 1 else ''}"
+    notes = [f"only {e.n} {family_style(e.family)[0]} model{'s' if e.n != 1 else ''}"
              for e in cmp.edfs if e.n < MIN_EDF_MODELS]
     present = {e.family for e in cmp.edfs}
-    notes += [f"no complete {name} model" for fam, name in FAMILY_NAMES.items() if fam not in present]
+    notes += [f"no complete {f.label} model" for f in families() if f.name not in present]
     if notes:
         title += "\n" + textwrap.fill("; ".join(notes) + ": read with care", int(fig.get_figwidth() * 11))
     ax.set_title(title)

@@ -1,20 +1,20 @@
 """The latency side of a search's analysis, for runs whose rows carry measured latency
 (`--latency-budget` or `--cost latency`): top-1 against latency fronts for Mobile-Former and
-MobileNetV3, and latency against MAdds for every measured model, coloured by family."""
+MobileNetV3, and latency against MAdds for every measured model, coloured by family; and the
+figure of `mfsearch latency --plot` (every registered model timed)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .figures import MF_COLOR, MNV3_COLOR, save  # noqa: E402
-from .load import RunSet  # noqa: E402
-from .markdown import num, table  # noqa: E402
-from .pareto import pareto_front  # noqa: E402
+from ..models import families, published_top1
+from .figures import BASELINE, CANDIDATE, save
+from .load import RunSet
+from .markdown import num, table
+from .pareto import pareto_front
 
 CAPTIONS = {
     "latency_front": "Proxy top-1 against measured latency (batch 1): trials, the Mobile-Former front, the "
@@ -40,18 +40,18 @@ def plot_latency(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     t = measured(rs.trials)
     done = t[t["final_top1"].notna()]
-    ax.scatter(done["latency_ms"], done["final_top1"], s=26, color=MF_COLOR, alpha=0.4, linewidths=0,
-               label=f"Mobile-Former trials ({len(done)})")
+    ax.scatter(done["latency_ms"], done["final_top1"], s=26, color=CANDIDATE.color, alpha=0.4, linewidths=0,
+               label=f"{CANDIDATE.label} trials ({len(done)})")
     if not front.empty:
-        ax.step(front["latency_ms"], front["final_top1"], where="post", color=MF_COLOR, lw=2,
-                label=f"Mobile-Former front ({len(front)})")
+        ax.step(front["latency_ms"], front["final_top1"], where="post", color=CANDIDATE.color, lw=2,
+                label=f"{CANDIDATE.label} front ({len(front)})")
     b = measured(rs.baselines)
     b = b[b["final_top1"].notna()]
     if not b.empty:
-        ax.scatter(b["latency_ms"], b["final_top1"], marker="s", s=34, color=MNV3_COLOR,
-                   label=f"MobileNetV3 ({len(b)})")
-        ax.step(bfront["latency_ms"], bfront["final_top1"], where="post", color=MNV3_COLOR, ls="--", lw=1.5,
-                label="MobileNetV3 front")
+        ax.scatter(b["latency_ms"], b["final_top1"], marker=BASELINE.marker, s=34, color=BASELINE.color,
+                   label=f"{BASELINE.label} ({len(b)})")
+        ax.step(bfront["latency_ms"], bfront["final_top1"], where="post", color=BASELINE.color, ls="--", lw=1.5,
+                label=f"{BASELINE.label} front")
     for budget in sorted({r.latency_budget for r in rs.runs if r.latency_budget}):
         ax.axvline(budget, color="0.35", ls=(0, (4, 3)), lw=1, label=f"latency budget {budget:g} ms")
     ax.set_xlabel("latency (ms, batch 1, median)")
@@ -59,10 +59,10 @@ def plot_latency(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
     ax.legend(fontsize=8)
     files = {"latency_front": save(fig, out_dir, "latency_front", 0.0)}
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    every = pd.concat([measured(rs.trials).assign(kind="Mobile-Former"),
-                       measured(rs.baselines).assign(kind="MobileNetV3")])
+    every = pd.concat([measured(rs.trials).assign(kind=CANDIDATE.label),
+                       measured(rs.baselines).assign(kind=BASELINE.label)])
     every = every.drop_duplicates(subset=["config"])
-    for kind, color, marker in (("Mobile-Former", MF_COLOR, "o"), ("MobileNetV3", MNV3_COLOR, "s")):
+    for kind, color, marker in ((f.label, f.color, f.marker) for f in (CANDIDATE, BASELINE)):
         k = every[every["kind"] == kind]
         if not k.empty:
             ax.errorbar(k["flops"] / 1e6, k["latency_ms"], yerr=[k["latency_ms"] - k["latency_p10_ms"],
@@ -84,11 +84,60 @@ def latency_lines(rs: RunSet) -> list[str]:
         over = measured(rs.trials)
         over = over[(over["status"] == "complete") & (over["latency_ms"] > max(budgets))]
         lines += [f"Latency budget {', '.join(f'{b:g}' for b in budgets)} ms; trained trials over it: {len(over)}.", ""]
-    rows = [["Mobile-Former", str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
+    rows = [[CANDIDATE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f")]
             for _, r in front.iterrows()]
-    rows += [["MobileNetV3", str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
+    rows += [[BASELINE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
               f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f")]
              for _, r in bfront.iterrows()]
     return lines + (table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)"], rows)
                     if rows else ["No complete model with a measured latency."])
+
+
+def plot_latency_table(rows: list[dict], runtimes: list[str], path: Path) -> None:
+    """Median latency (p10-p90 bars) against MAdds per runtime, repeat agreement, and published
+    ImageNet top-1 against the first runtime's latency (the equal-accuracy comparison), for
+    the rows `mfsearch latency` measures (one per model: family, madds, records per runtime)."""
+    fig, axes = plt.subplots(1, len(runtimes) + 2, figsize=(4.6 * (len(runtimes) + 2), 4.0), squeeze=False)
+    axes = axes[0]
+    for ax, rt in zip(axes, runtimes):
+        for fam in families():
+            sel = [r for r in rows if r["family"] == fam.name]
+            if sel:
+                med = [r[rt][0].median_ms for r in sel]
+                err = [[m - r[rt][0].p10_ms for m, r in zip(med, sel)], [r[rt][0].p90_ms - m for m, r in zip(med, sel)]]
+                ax.errorbar([r["madds"] / 1e6 for r in sel], med, yerr=err, fmt=fam.marker, color=fam.color,
+                            capsize=3, label=fam.label)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("MAdds (M), own resolution")
+        ax.set_ylabel(f"latency (ms), batch 1, {rows[0][rt][0].threads} thread(s)")
+        ax.set_title(f"{rt}: median, p10-p90", fontsize=10)
+        ax.legend(fontsize=8)
+    ax = axes[len(runtimes)]
+    for k, rt in enumerate(runtimes):
+        ratios = [[a.median_ms / r[rt][0].median_ms for a in r[rt][1:]] for r in rows]
+        for i, rs in enumerate(ratios):
+            ax.scatter([i + 0.15 * (k - 0.5)] * len(rs), rs, s=14, color=f"C{k + 2}", label=rt if i == 0 else None)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(rows)), [r["model"].replace("mobile_former_", "MF-").replace("mobilenet_v3_", "V3-")
+                                     for r in rows], rotation=70, fontsize=7)
+    ax.set_ylabel("repeat median / first median")
+    ax.set_title("repeat agreement (each later pass)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[-1]
+    rt = runtimes[0]
+    for fam in families():
+        sel = [(r[rt][0].median_ms, published_top1(r["model"])) for r in rows if r["family"] == fam.name]
+        sel = sorted((x, y) for x, y in sel if y is not None)
+        if sel:
+            ax.plot(*zip(*sel), marker=fam.marker, color=fam.color, label=fam.label)
+    ax.set_xlabel(f"{rt} latency (ms)")
+    ax.set_ylabel("published ImageNet top-1 (%)")
+    ax.set_title("accuracy against measured latency", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..models import FAMILIES
+
 Points = pd.DataFrame | Sequence[tuple[float, float]] | np.ndarray
 
 
@@ -138,13 +140,15 @@ class EDFComparison:
     bins: int
 
 
-def design_space_edfs(df: pd.DataFrame, families: Sequence[str] = ("mobile_former", "mobilenet_v3"),
+def design_space_edfs(df: pd.DataFrame, families: Sequence[str] | None = None,
                       n_bins: int | None = None) -> EDFComparison:
     """Complexity-normalised error EDFs (Radosavovic et al. 2019/2020): models outside the
     families' common FLOP range are dropped, the range is split into log-spaced bins,
     only bins every family populates are kept, and each model is weighted by
     1 / (its family's models in its bin), so every family has the same FLOP
-    distribution. Without a common range, the EDFs are plain and unmatched."""
+    distribution. Without a common range, the EDFs are plain and unmatched. `families`:
+    every registered family by default."""
+    families = list(FAMILIES) if families is None else families
     done = df[(df["status"] == "complete") & df["final_top1"].notna() & df["flops"].notna()]
     groups = {f: done[done["family"] == f] for f in families}
     groups = {f: g for f, g in groups.items() if not g.empty}

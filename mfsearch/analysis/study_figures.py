@@ -7,16 +7,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-
-from .figures import FAMILY_NAMES, HALO, MF_COLOR, MNV3_COLOR, PALETTE, RC, draw_published, log_mega_axis, save  # noqa: E402
+from ..models import families
+from .figures import BASELINE, CANDIDATE, HALO, PALETTE, RC, draw_published, family_style, log_mega_axis, save
 
 if TYPE_CHECKING:  # the statistics module draws with these functions; types only
     from .stats import RankAgreement
@@ -32,7 +30,7 @@ def plot_variants(table: pd.DataFrame, title: str, out_dir: Path, name: str) -> 
         pos = np.arange(len(t)) + (k - (len(protocols) - 1) / 2) * width
         color = None
         if len(protocols) == 1:  # one protocol: colour by family, as in every other figure
-            color = [MF_COLOR if f == "mobile_former" else MNV3_COLOR for f in t["family"]]
+            color = [family_style(f)[1] for f in t["family"]]
         ax.bar(pos, t["top1_mean"], width * 0.9, yerr=t["top1_std"], capsize=3, label=proto, alpha=0.85, color=color)
         if k == 0:
             ax.set_xticks(np.arange(len(t)))
@@ -50,13 +48,14 @@ def plot_variants(table: pd.DataFrame, title: str, out_dir: Path, name: str) -> 
 
 def plot_scaling(table: pd.DataFrame, fits: list[PowerLaw], title: str, out_dir: Path, name: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for fam, marker, color in (("mobile_former", "o", MF_COLOR), ("mobilenet_v3", "s", MNV3_COLOR)):
-        t = table[table["family"] == fam]
+    for fam in families():
+        t = table[table["family"] == fam.name]
         if t.empty:
             continue
-        ax.errorbar(t["flops"] / 1e6, 100 - t["top1_mean"], yerr=t["top1_std"], fmt=marker, color=color, capsize=3,
-                    label=FAMILY_NAMES[fam])
-        fit = next((f for f in fits if f.family == fam), None)
+        color = fam.color
+        ax.errorbar(t["flops"] / 1e6, 100 - t["top1_mean"], yerr=t["top1_std"], fmt=fam.marker, color=color,
+                    capsize=3, label=fam.label)
+        fit = next((f for f in fits if f.family == fam.name), None)
         if fit:
             xs = np.geomspace(t["flops"].min(), t["flops"].max(), 50)
             ax.plot(xs / 1e6, fit.a * xs ** fit.b, "--", color=color, lw=1,
@@ -77,10 +76,11 @@ def plot_scaling(table: pd.DataFrame, fits: list[PowerLaw], title: str, out_dir:
 def plot_comparison(table: pd.DataFrame, title: str, out_dir: Path, name: str) -> list[Path]:
     """Proxy top-1 against MAdds beside the published ImageNet figure, same axes style."""
     fig, (proxy, paper) = plt.subplots(1, 2, figsize=(11, 4.4))
-    groups = [("mobile_former", MF_COLOR, "o-", "Mobile-Former presets"),
-              ("_small_", MNV3_COLOR, "s--", "MobileNetV3-Small"), ("_large_", MNV3_COLOR, "s:", "MobileNetV3-Large")]
+    groups = [(CANDIDATE.name, CANDIDATE.color, "o-", f"{CANDIDATE.label} presets"),
+              ("_small_", BASELINE.color, "s--", f"{BASELINE.label}-Small"),
+              ("_large_", BASELINE.color, "s:", f"{BASELINE.label}-Large")]
     for key, color, style, label in groups:
-        t = table[table["family"] == key] if key == "mobile_former" else table[table["variant"].str.contains(key)]
+        t = table[table["family"] == key] if key == CANDIDATE.name else table[table["variant"].str.contains(key)]
         if t.empty:
             continue
         t = t.sort_values("flops")
@@ -128,7 +128,7 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path, again
             if f.kind == "trained" and not np.isfinite(f.cpu_min):
                 continue  # its 151M-class model has not run yet: no cost to place it at
             x = f.cpu_min if f.kind == "trained" else floor
-            color = MF_COLOR if f.kind == "trained" else PALETTE[2]
+            color = CANDIDATE.color if f.kind == "trained" else PALETTE[2]
             lo, hi = f.kendall_ci
             # a percentile interval need not hold its estimate: clip the bars at the point
             err = [[max(0.0, f.kendall - lo)], [max(0.0, hi - f.kendall)]] if np.isfinite(lo) else None
@@ -147,7 +147,7 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path, again
         ax.set_xlabel(f"CPU minutes per {per} (log; zero-cost scores at the left edge)")
         ax.set_ylabel(f"Kendall tau vs {against}")
         ax.set_title("Proxy fidelity against cost (95% bootstrap intervals over models)")
-        ax.legend([Line2D([], [], marker="o", ls="none", color=MF_COLOR),
+        ax.legend([Line2D([], [], marker="o", ls="none", color=CANDIDATE.color),
                    Line2D([], [], marker="o", ls="none", color=PALETTE[2])],
                   ["trained protocol", "zero-cost score"], loc="lower right", frameon=False)
         return save(fig, out_dir, name, 0.0)

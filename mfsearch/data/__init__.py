@@ -7,7 +7,7 @@ whole batch (gather, crop, flip, resize, normalise) instead of per-image PIL
 transforms. Modules, lowest first: `core` (DataError, InMemoryData, stratified
 index sampling), `synthetic` and `shapes` (built in), `folders` (image trees and their decode cache),
 `cifar`, `datasets` (`load_dataset`), `loader` (BatchLoader, make_loaders) and
-`measure` (the `python -m mfsearch.data` measurements). Layouts, protocols and
+`measure` (the `mfsearch data` measurements). Layouts, protocols and
 numbers: docs/data.md.
 """
 from .core import DataError, InMemoryData, channel_mean_std, stratified_split, stratified_subset

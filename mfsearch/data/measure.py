@@ -1,20 +1,15 @@
-"""Measurements of the data layer (``python -m mfsearch.data``): loader speed, synthetic baselines, load time.
+"""Measurements of the data layer (``mfsearch data``): loader speed, synthetic baselines, load time.
 
 The numbers they produced, with their protocols, are in docs/data.md.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-from ..common import OneLineParser
 from ..evaluation import accuracy
-from .core import DataError
-from .datasets import load_dataset
-from .folders import DEFAULT_TEST_SPLIT
 from .loader import BatchLoader
 from .synthetic import make_synthetic
 
@@ -81,41 +76,3 @@ def synthetic_baselines(seed: int = 0, linear_epochs: int = 15, cnn_epochs: int 
                               torch.nn.Flatten(), torch.nn.Linear(128, data.num_classes))
     cnn_acc = _fit_model(cnn, *loaders(128), cnn_epochs, 2e-3, 0.0, "cnn")
     return {"linear": lin_acc, "cnn": cnn_acc}
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m mfsearch.data",
-                                description="Measure the data layer: loader speed, synthetic baselines, "
-                                            "dataset load time.")
-    p.add_argument("--bench", action="store_true", help="BatchLoader images/s at 32 and 64 px")
-    p.add_argument("--baselines", action="store_true", help="linear vs small-CNN accuracy on synthetic")
-    p.add_argument("--load", metavar="NAME", help="load a dataset and report its shape and load time")
-    p.add_argument("--data-root")
-    p.add_argument("--cache-dir")
-    p.add_argument("--download", action="store_true")
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--test-split", type=float, default=DEFAULT_TEST_SPLIT,
-                   help="share held out for testing by a tree without train/ and val/ or test/")
-    p.add_argument("--threads", type=int, default=2, help="torch threads for the measurements")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        if args.load:
-            start = time.perf_counter()
-            data = load_dataset(args.load, args.data_root, args.download, cache_dir=args.cache_dir,
-                                image_size=args.image_size, test_split=args.test_split)
-            print(f"{data.name}: train {tuple(data.train_x.shape)}, test {tuple(data.test_x.shape)}, "
-                  f"{data.num_classes} classes, loaded in {time.perf_counter() - start:.2f} s")
-        if args.bench:
-            print(f"BatchLoader, batch 128, {args.threads} threads, images/s over one epoch of 20k images")
-            for stored, res in ((32, 32), (32, 64), (64, 64), (64, 32)):
-                for train, channels_last in ((True, False), (True, True), (False, False)):
-                    ips = loader_throughput(res, stored, train=train, channels_last=channels_last)
-                    mode = ("train" if train else "eval") + (" channels_last" if channels_last else "")
-                    print(f"stored {stored:>3} px -> {res:>3} px  {mode:<19} {ips:9.0f} img/s")
-        if args.baselines:
-            print(synthetic_baselines())
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0

@@ -12,11 +12,10 @@ import io
 from collections.abc import Iterable
 
 import numpy as np
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 
-def _coco(dataset: dict) -> COCO:
+def _coco(dataset: dict):
+    from pycocotools.coco import COCO  # only scoring needs pycocotools, not importing mfsearch
     gt = COCO()
     gt.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress on every call
@@ -35,6 +34,7 @@ def coco_map(ground_truth: dict, predictions: Iterable[dict]) -> dict[str, float
     if not rows or not ground_truth["annotations"]:
         return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}
     gt = _coco(ground_truth)
+    from pycocotools.cocoeval import COCOeval
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(np.array(rows))
         ev = COCOeval(gt, dt, iouType="bbox")

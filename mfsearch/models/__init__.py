@@ -1,6 +1,7 @@
 from .attention import attention_maps
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict, make_divisible
+from .family import FAMILIES, Family, families, get_family, register_family
 from .mobile_former import MobileFormer
 from .registry import (
     MOBILENET_V3_PUBLISHED,
@@ -12,7 +13,8 @@ from .registry import (
     published_top1,
 )
 
-__all__ = ["attention_maps", "load_checkpoint", "save_checkpoint", "BlockSpec", "MobileFormerConfig",
+__all__ = ["FAMILIES", "Family", "families", "get_family", "register_family",
+           "attention_maps", "load_checkpoint", "save_checkpoint", "BlockSpec", "MobileFormerConfig",
            "MobileNetV3Config", "ModelConfig", "config_from_dict", "make_divisible", "MobileFormer",
            "MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table",
            "published_top1"]

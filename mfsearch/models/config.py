@@ -2,8 +2,9 @@
 
 A config is the single thing a search samples, a results row stores and
 `create_model` rebuilds, so it must round-trip through JSON exactly. Each family is
-one config class registered in FAMILIES, carrying its `family` name and `build()`;
-a new family is one new class here plus its module.
+one config class carrying its `family` name and `build()`, described by a `Family`
+registered beside it (mfsearch.models.family: label, colour, role, backbone adapter, FLOP
+count); a new family is one new module that does the same.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any, ClassVar
 
 import torch.nn as nn
 
+from .backbones import MobileFormerBackbone, MobileNetV3Backbone
+from .family import Family, get_family, register_family
 from .mobile_former import MobileFormer
 from .mobilenet_v3 import build_mobilenet_v3
 
@@ -54,15 +57,6 @@ class BlockSpec:
         return [self.kind, self.e1, self.out, self.n, self.stride, self.e2]
 
 
-FAMILIES: dict[str, type] = {}
-
-
-def _register(cls: type) -> type:
-    FAMILIES[cls.family] = cls
-    return cls
-
-
-@_register
 @dataclass(frozen=True)
 class MobileFormerConfig:
     """Everything that decides a Mobile-Former's weights and compute.
@@ -199,7 +193,11 @@ class MobileFormerConfig:
         return replace(self, **changes)
 
 
-@_register
+# colours: seaborn's "deep" blue and orange, as the figures have always drawn them
+register_family(Family("mobile_former", MobileFormerConfig, "Mobile-Former", "#4c72b0", "o", role="candidate",
+                       backbone=MobileFormerBackbone, flops="closed"))
+
+
 @dataclass(frozen=True)
 class MobileNetV3Config:
     """A torchvision MobileNetV3 family member: variant, width and design resolution."""
@@ -233,13 +231,13 @@ class MobileNetV3Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-ModelConfig = MobileFormerConfig | MobileNetV3Config   # for annotations; FAMILIES is the registry
+register_family(Family("mobilenet_v3", MobileNetV3Config, "MobileNetV3", "#dd8452", "s", role="baseline",
+                       backbone=MobileNetV3Backbone, flops="traced"))
+
+ModelConfig = MobileFormerConfig | MobileNetV3Config   # for annotations; models.family is the registry
 
 
 def config_from_dict(d: dict) -> ModelConfig:
     """Rebuild any family's config from its dict (the `family` key decides; Mobile-Former
     configs are stored without it)."""
-    family = d.get("family", MobileFormerConfig.family)
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")
-    return FAMILIES[family].from_dict(d)
+    return get_family(d.get("family", MobileFormerConfig.family)).config.from_dict(d)

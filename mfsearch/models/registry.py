@@ -10,7 +10,8 @@ from typing import Any
 
 import torch.nn as nn
 
-from .config import FAMILIES, BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict
+from .config import BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict
+from .family import config_classes
 
 MOBILENET_V3_NAMES = {
     "mobilenet_v3_large_050": ("large", 0.5), "mobilenet_v3_large_075": ("large", 0.75),
@@ -54,12 +55,12 @@ def published_top1(variant: str, config: str | None = None) -> float | None:
 
 
 def list_models(family: str | None = None) -> list[str]:
-    """All registered names, optionally only 'mobile_former' or 'mobilenet_v3'."""
+    """All registered names, optionally only one family's."""
     names = sorted(preset_table(), key=lambda n: preset_table()[n]["flops_M"])
     mnv3 = list(MOBILENET_V3_NAMES)
     if family is None:
         return names + mnv3
-    return {"mobile_former": names, "mobilenet_v3": mnv3}[family]
+    return {MobileFormerConfig.family: names, MobileNetV3Config.family: mnv3}.get(family, [])
 
 
 def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
@@ -80,7 +81,7 @@ def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
                            f"or pass a config / JSON file")
     elif isinstance(cfg, dict):
         cfg = config_from_dict(cfg)
-    if not isinstance(cfg, tuple(FAMILIES.values())):
+    if not isinstance(cfg, config_classes()):
         raise TypeError(f"cannot build a model from {type(cfg).__name__}")
     return cfg.__class__(**{**cfg.__dict__, **overrides}) if overrides else cfg
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from spaces import SpaceError, fit_to_budget
 
 from ..flops import estimate_flops
-from ..models import MobileNetV3Config, get_config, list_models
+from ..models import ModelConfig, families, get_config, list_models
 from ..records.rows import identity, row_from_proxy
 from ..train import train_proxy
 from .evaluate import latency_columns, load_data, measured_latency
@@ -26,22 +26,25 @@ from .settings import SearchSettings
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
 
 
-def baseline_configs(budget: float, band: float = 0.0) -> list[MobileNetV3Config]:
-    """MobileNetV3 at 224 px: Large and Small fitted into [band*B, B], or with band 0 the
-    registered widths whose MAdds fit the budget."""
+def baseline_configs(budget: float, band: float = 0.0) -> list[ModelConfig]:
+    """The baseline families' registered models at 224 px (the MobileNetV3 widths): with a
+    band, each fitted in width into [band*B, B] (one per distinct result: Large and Small);
+    with band 0, those whose MAdds fit the budget."""
+    cfgs = [get_config(n) for f in families("baseline") for n in list_models(f.name)]
     if band:
         fitted = []
-        for variant in ("large", "small"):
+        for cfg in cfgs:
             try:
-                fitted.append(fit_to_budget(MobileNetV3Config(variant=variant), budget, band))
+                fit = fit_to_budget(cfg, budget, band)
             except SpaceError:   # e.g. a budget below Large at its narrowest width
                 continue
+            if fit not in fitted:
+                fitted.append(fit)
         return sorted(fitted, key=estimate_flops)
-    cfgs = [get_config(n) for n in list_models("mobilenet_v3")]
     return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
 
 
-def _key(settings: SearchSettings, cfg: MobileNetV3Config) -> str:
+def _key(settings: SearchSettings, cfg: ModelConfig) -> str:
     ident = {"dataset": settings.dataset, "root": str(Path(settings.data_root).resolve()) if settings.data_root
              else None, "protocol": settings.protocol.to_dict(), "seed": settings.seed, "config": cfg.to_dict(),
              "device": settings.resolved_device().split(":")[0]}

@@ -1,4 +1,4 @@
-"""Command line of search.py: a search, or a study file (`--experiment`). It sits above
+"""`mfsearch search` and search.py: a search, or a study file (`--experiment`). It sits above
 both layers (studies run searches), so neither imports the other's command line."""
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import warnings
 
 from spaces import MobileFormerSpace, SpaceError
 
-from .common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
-from .data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
-from .latency import RUNTIMES, parse_latency
-from .search.run import run_search
-from .search.settings import (
+from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
+from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
+from ..latency import RUNTIMES, parse_latency
+from ..search.run import run_search
+from ..search.settings import (
     CONFIRM_SEEDS,
     CONFIRM_TOP,
     COSTS,
@@ -26,9 +26,10 @@ from .search.settings import (
     SearchSettings,
     default_protocol,
 )
-from .studies import load_study, run_study
-from .train import AUGMENTS, REGULARIZATION, ProxyProtocol
+from ..studies import load_study, run_study
+from ..train import AUGMENTS, REGULARIZATION, ProxyProtocol
 
+DESCRIPTION = "FLOP-budgeted Mobile-Former search with short-proxy training."
 EXAMPLES = """examples:
   python search.py --budget 150M                      built-in dataset, default protocol
   python search.py --budget 300M --dataset cifar10 --data-root ../shared/data/cifar10 --trials 40
@@ -39,16 +40,16 @@ EXAMPLES = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     d = default_protocol()
-    p = OneLineParser(prog="search.py", description="FLOP-budgeted Mobile-Former search with short-proxy training.",
-                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", help="hard cap in multiply-adds at each candidate's own "
                    "resolution with a 1000-class head: 150M, 150e6 or 0.15G")
     p.add_argument("--band", type=float, help=f"train only candidates in [BAND x budget, budget], width-fitting "
                    f"each proposal into it (default {DEFAULT_BAND} for --objective accuracy; 0: any candidate "
                    "under the budget, as before; a pareto search keeps the whole front)")
     p.add_argument("--backend", default="optuna", help="optuna (default) or ray")
+    p.add_argument("--sampler", default="tpe", help="tpe (default: Optuna's TPE with the budget as a constraint) "
+                   "or random (uniform draws over the same space and band: the baseline a search must beat)")
     p.add_argument("--objective", default="accuracy", help="accuracy: best proxy top-1 under the budget "
                    "(with early stopping); pareto: top-1 vs MAdds front")
     p.add_argument("--latency-budget", help="hard cap on measured latency per image (batch 1), checked before "
@@ -112,7 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", action="store_true", help="skip the MobileNetV3 baselines")
     p.add_argument("--experiment", help="run a study file instead of a search (experiments/NAME.yaml)")
     p.add_argument("--size", default="smoke", help="study size from the file's `sizes` (default smoke)")
-    return p
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
@@ -138,17 +138,16 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         device=args.device, storage=args.storage, address=args.address, baselines=not args.no_baselines,
         confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds, save_weights=args.save_weights or "best",
         latency_budget=parse_latency(args.latency_budget), latency_runtime=args.latency_runtime,
-        latency_threads=args.latency_threads, cost=args.cost, band=args.band, final_length=args.final_length)
+        latency_threads=args.latency_threads, cost=args.cost, band=args.band, final_length=args.final_length,
+        sampler=args.sampler)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.budget and not args.experiment:
-        parser.error("the following arguments are required: --budget (or --experiment FILE)")
+def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
+        if not args.budget and not args.experiment:
+            raise UsageError("the following arguments are required: --budget (or --experiment FILE)")
         if args.experiment:
             if args.save_weights not in (None, "all", "none"):
                 raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
@@ -158,9 +157,19 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         run_search(settings, deadline=None if timeout is None else time.time() + timeout)
     except (UsageError, DataError, SpaceError) as exc:
-        print(f"search.py: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{args.prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("search.py: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(f"{args.prog}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """search.py: the same flags and code as `mfsearch search`."""
+    p = OneLineParser(prog="search.py", description=DESCRIPTION, epilog=EXAMPLES,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    args.prog = p.prog
+    return run(args)
