@@ -11,7 +11,7 @@ from mfsearch.cli import main as search_main
 from mfsearch.common import UsageError
 from mfsearch.records.appended import append_rows, keyed_rows, read_rows
 from mfsearch.records.runjson import write_run_json
-from mfsearch.studies import KINDS, analyze_study, folder_kind, kind_of, load_study
+from mfsearch.studies import KINDS, analyze_study, kind_of, load_study, recorded_kind
 from mfsearch.studies.registry import StudyKind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,9 +76,9 @@ def test_kind_of_is_the_one_default():
     assert kind_of({}) == "variants" and kind_of({"variants": {}}) == "variants"
     assert kind_of({"search": {"budgets": ["25M"]}}) == "budgets"
     assert kind_of({"kind": "detection", "search": {}}) == "detection"
-    assert folder_kind({"kind": "datasets", "spec": {"search": {}}}) == "datasets"   # run.json's kind wins
-    assert folder_kind({"study": "old", "spec": {"search": {"budgets": ["25M"]}}}) == "budgets"
-    assert folder_kind({"study": "old", "spec": {"analysis": "truth"}}) == "variants"
+    assert recorded_kind({"kind": "datasets", "spec": {"search": {}}}) == "datasets"   # run.json's kind wins
+    assert recorded_kind({"study": "old", "spec": {"search": {"budgets": ["25M"]}}}) == "budgets"
+    assert recorded_kind({"study": "old", "spec": {"analysis": "truth"}}) == "variants"
 
 
 def test_a_study_files_kind_is_loaded_by_name(tmp_path):

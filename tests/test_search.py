@@ -58,7 +58,8 @@ def test_optuna_end_to_end(tmp_path, objective):
         assert col in df.columns
     run = json.loads((tmp_path / "runs" / "o" / "run.json").read_text())
     assert run["status"] == "finished" and run["settings"]["seed"] == 0 and "torch" in run["versions"]
-    assert (df["status"] == "complete").any(), df.filter(["status", "error"])  # a run of failures fails the test
+    assert (df["status"] == "complete").any(), df.filter(["status", "error"])
+    assert not (df["status"] == "failed").any(), df.filter(["status", "error"])  # so does any failed trial
     import mfsearch
     model = mfsearch.create_model(str(tmp_path / "runs" / "o" / "best.json"), num_classes=10)
     assert mfsearch.estimate_flops(model.config) <= 20e6
@@ -151,7 +152,10 @@ def test_resume_after_sigkill_keeps_results_and_trains_no_architecture_twice(tmp
     assert len(counted) == 5
     for number, (params, values) in before.items():  # nothing completed was lost or changed
         assert after[number].params == params and after[number].values == values
-    assert len(df[df["status"] != "failed"]) >= 5 or len(df) >= 5
+    # one row per counted trial (the interrupted one was run again, not recorded twice), and every one
+    # finished: trained to its end, stopped by the pruner, or over the budget; none failed
+    assert len(df) == 5 and df["trial_id"].is_unique, df[["trial_id", "status"]]
+    assert df["status"].isin(["complete", "pruned", "infeasible"]).all(), df.filter(["status", "error"])
     assert (df["status"] == "complete").any(), df.filter(["status", "error"])
     # the resumed sampler must not pay for an architecture again: a repeat is a reused row
     trained = df[df["status"].isin(["complete", "pruned"])]

@@ -73,6 +73,7 @@ def test_two_workers_share_a_postgres_study(tmp_path, postgres_url):
     df = pd.read_parquet(tmp_path / "runs" / "pg" / "trials.parquet")
     assert len(df) >= 4 and set(df["trial_id"]) == set(range(len(df)))
     assert (df["status"] == "complete").any(), df.filter(["status", "error"])
+    assert not (df["status"] == "failed").any(), df.filter(["status", "error"])
     import optuna
     study = optuna.load_study(study_name="pg", storage=postgres_url)
     assert len([t for t in study.trials if t.state.is_finished()]) == len(df)

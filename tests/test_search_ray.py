@@ -44,6 +44,7 @@ def test_ray_end_to_end_and_restore(tmp_path, objective, capsys):
     df = pd.read_parquet(tmp_path / "runs" / "r" / "trials.parquet")
     assert len(df) == 3 and set(df["backend"]) == {"ray"}
     assert (df["status"] == "complete").any(), df.filter(["status", "error"])
+    assert not (df["status"] == "failed").any(), df.filter(["status", "error"])
     assert (df.loc[df["status"] == "complete", "flops"] <= 20e6).all()
     assert _run(tmp_path, *args) == 0  # same name: restored, nothing retrained or lost
     assert "restoring" in capsys.readouterr().out

@@ -7,8 +7,8 @@ ranked against long training on the same data) and `detection` (backbones as det
 written in run.json and decides how the folder is analysed.
 """
 from . import budgets, calibration, datasets, detection, truth, variants  # noqa: F401  (each registers its kind)
-from .registry import KINDS, analyze_study, folder_kind, get_kind, kind_of, load_study, run_study
+from .registry import KINDS, analyze_study, get_kind, kind_of, load_study, recorded_kind, run_study
 from .spec import read_study_file
 
-__all__ = ["KINDS", "analyze_study", "folder_kind", "get_kind", "kind_of", "load_study", "run_study",
+__all__ = ["KINDS", "analyze_study", "get_kind", "kind_of", "load_study", "recorded_kind", "run_study",
            "read_study_file"]

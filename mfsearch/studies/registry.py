@@ -56,7 +56,7 @@ def run_study(study: Any, out: str | Path = "runs", log: Callable[[str], None] =
     return get_kind(study.kind).run(study, Path(out), log, save_weights)
 
 
-def folder_kind(meta: dict) -> str:
+def recorded_kind(meta: dict) -> str:
     """A study folder's kind: what its run.json says, or for a folder written before kinds
     were recorded, what `kind_of` makes of the spec it keeps."""
     return str(meta.get("kind") or kind_of(meta.get("spec") or {}))
@@ -69,4 +69,4 @@ def analyze_study(path: str | Path, out: str | Path | None = None) -> Analysis:
         meta = read_run_json(path) or {}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return get_kind(folder_kind(meta)).analyze(path, meta, Path(out) if out else path / "analysis")
+    return get_kind(recorded_kind(meta)).analyze(path, meta, Path(out) if out else path / "analysis")
