@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mfsearch.search.baselines as baselines_mod
-from mfsearch.cli import main
+from mfsearch.cli.search import main
 from mfsearch.common import UsageError
 from mfsearch.search.baselines import baseline_configs
 from mfsearch.search.confirm import candidates, resolution, summarize_seeds

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mfsearch.cli import main as search_main
+from mfsearch.cli.search import main as search_main
 from mfsearch.common import UsageError
 from mfsearch.records.appended import append_rows, keyed_rows, read_rows
 from mfsearch.records.runjson import write_run_json
