@@ -169,7 +169,7 @@ def test_resume_after_sigkill_keeps_results_and_trains_no_architecture_twice(tmp
 
 def test_top_k_confirmation_writes_the_mean(tmp_path, capsys):
     args = ["--budget", "20M", "--trials", "4", "--name", "conf", "--no-baselines", "--confirm-top", "2",
-            "--confirm-seeds", "1"]
+            "--confirm-seeds", "1", "--final-length", "1"]
     assert run_cli(tmp_path, *args) == 0
     run = tmp_path / "runs" / "conf"
     df, confirm = trials(tmp_path, "conf"), pd.read_parquet(run / "confirm.parquet")
@@ -186,7 +186,7 @@ def test_top_k_confirmation_writes_the_mean(tmp_path, capsys):
         first = float(df.loc[df["trial_id"].astype(str) == row["confirms"], "final_top1"].iloc[0])
         means[row["confirms"]] = (first + row["final_top1"]) / 2
     assert best["trial_id"] == max(means, key=means.get)
-    assert "confirmed over seeds 0, 1" in capsys.readouterr().out
+    assert "chosen at the trial protocol over seeds 0, 1" in capsys.readouterr().out
     # --save-weights best (the default): the chosen trial's weights as best.pt, nothing else left
     import mfsearch
     from mfsearch.models.checkpoint import read_checkpoint

@@ -16,11 +16,15 @@ BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random")      # random: the baseline a search must beat (Yu et al., ICLR 2020)
 COSTS = ("flops", "latency")      # the second axis of a pareto search
-CONFIRM_TOP, CONFIRM_SEEDS = 3, 2
-FINAL_LENGTH = 1.0    # images the finalists' rung trains on, as a multiple of a trial's (1: the trial protocol)
-# 16 trials + 4 baselines + 3x2 confirmation keep the default run (150M, built-in data,
-# default protocol) well within 12 minutes on 2 cores (README, "analyze.py")
-DEFAULT_TRIALS = 16
+# The finalists' rung: the best CONFIRM_TOP trials train CONFIRM_SEEDS times each on
+# FINAL_LENGTH times a trial's images (1: the trial protocol again, with new seeds), and the
+# winner is the best mean there: the pick does not rest on one short run. Provisional until
+# the search-quality study (issue #19, item 4) measures which rung picks closest to the truth.
+CONFIRM_TOP, CONFIRM_SEEDS = 2, 2
+FINAL_LENGTH = 2.0
+# 10 in-band trials + 2 baselines + 2x2 finalist runs of twice a trial's length keep the
+# default run (150M, built-in data) within 12 minutes on 2 cores (README)
+DEFAULT_TRIALS = 10
 DEFAULT_BAND = 0.9    # an accuracy search trains candidates in [0.9 B, B] (0: anything under B)
 # a floor in optimiser steps for search.py's protocol: about what the built-in data gets from
 # the default protocol (2 epochs on half of 20,000 images at batch 128 = 156 steps), so a
