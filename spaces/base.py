@@ -173,6 +173,26 @@ class Space:
         raise SpaceError(f"no model in [{band:.0%}, 100%] of {budget / 1e6:.1f}M MAdds found in {max_tries} "
                          "draws; lower the band or change the budget")
 
+    def band_yield(self, budget: float, band: float, draws: int = 300, seed: int = 0) -> dict[str, int]:
+        """What becomes of `draws` random proposals under a band [band*B, B]: in the band as
+        drawn, brought down or up into it by `fit`, or beyond any width. Rejecting
+        out-of-band proposals trains only `in_band`; fitting trains the fitted ones too."""
+        rng = random.Random(seed)
+        out = {"in_band": 0, "fitted_down": 0, "fitted_up": 0, "unfittable": 0}
+        for _ in range(draws):
+            cfg = self.decode(self.sample_params(rng))
+            flops = self.flops(cfg)
+            if band * budget <= flops <= budget:
+                out["in_band"] += 1
+                continue
+            try:
+                self.fit(cfg, budget, band)
+            except SpaceError:
+                out["unfittable"] += 1
+                continue
+            out["fitted_down" if flops > budget else "fitted_up"] += 1
+        return out
+
     def fit(self, config: Any, budget: float, low: float):
         """`config` scaled in width into [low*B, B] MAdds; SpaceError when no width lands there."""
         raise SpaceError(f"the {self.name} space cannot fit a model into a budget")

@@ -16,6 +16,7 @@ from spaces import MobileFormerSpace, SpaceError
 from ..bench import benchmark
 from ..common import UsageError, one_line, parse_budget
 from ..data import DEFAULT_TEST_SPLIT, DataError, load_dataset
+from ..data.folders import write_image_tree
 from ..data.measure import loader_throughput, synthetic_baselines
 from ..export import TOLERANCE, export_onnx, load_target
 from ..flops import estimate_flops, flops_table
@@ -101,6 +102,9 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-split", type=float, default=DEFAULT_TEST_SPLIT,
                    help="share held out for testing by a tree without train/ and val/ or test/")
     p.add_argument("--threads", type=int, default=2, help="torch threads for the measurements")
+    p.add_argument("--write-tree", metavar="FOLDER", help="with --load: write --per-class training images of every "
+                   "class as FOLDER/<class>/<n>.png, no split (a small photo folder to search on)")
+    p.add_argument("--per-class", type=int, default=200, help="images per class for --write-tree (default 200)")
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -112,6 +116,13 @@ def run_data(args: argparse.Namespace) -> int:
                                 image_size=args.image_size, test_split=args.test_split)
             print(f"{data.name}: train {tuple(data.train_x.shape)}, test {tuple(data.test_x.shape)}, "
                   f"{data.num_classes} classes, loaded in {time.perf_counter() - start:.2f} s")
+            if args.write_tree:
+                if args.per_class < 1:
+                    raise DataError(f"--per-class must be at least 1, got {args.per_class}")
+                n = write_image_tree(data, Path(args.write_tree), args.per_class)
+                print(f"wrote {n} images ({args.per_class} per class, no split) to {args.write_tree}")
+        elif args.write_tree:
+            raise DataError("--write-tree takes its images from a dataset: add --load NAME (and --data-root)")
         if args.bench:
             print(f"BatchLoader, batch 128, {args.threads} threads, images/s over one epoch of 20k images")
             for stored, res in ((32, 32), (32, 64), (64, 64), (64, 32)):
@@ -130,6 +141,8 @@ def add_space_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default="150M", help="MAdds, e.g. 150M or 150e6 (default 150M)")
     p.add_argument("--space", help="YAML/JSON narrowing the default space")
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--band", type=float, help="also count what becomes of 2,000 random proposals under the band "
+                   "[BAND x budget, budget]: in it as drawn, width-fitted into it, or beyond any width")
 
 
 def run_space(args: argparse.Namespace) -> int:
@@ -158,4 +171,12 @@ def run_space(args: argparse.Namespace) -> int:
     rejected = sum(space.flops(space.decode(space.sample_params(rng))) > budget for _ in range(draws))
     print(f"budget {budget / 1e6:.0f}M: {rate:.0f} feasible samples/s, "
           f"{rejected / draws:.0%} of proposals rejected as over budget")
+    if args.band is not None:
+        if not 0 < args.band < 1:
+            return _fail(args, f"--band must be in (0, 1), got {args.band}")
+        y = space.band_yield(budget, args.band, draws)
+        print(f"band [{args.band:.0%}, 100%] of {budget / 1e6:.0f}M over {draws} proposals: {y['in_band']} in it as "
+              f"drawn, {y['fitted_down']} fitted down and {y['fitted_up']} fitted up by width, {y['unfittable']} "
+              f"beyond any width; rejection trains {y['in_band'] / draws:.0%}, fitting "
+              f"{(draws - y['unfittable']) / draws:.0%}")
     return 0

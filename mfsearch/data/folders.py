@@ -26,7 +26,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 from ..common import one_line
-from .core import DataError, InMemoryData, stratified_split
+from .core import DataError, InMemoryData, _pick_per_class, stratified_split
 
 DEFAULT_FOLDER_SIZE = 64  # stored size for image trees whose images differ in size
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -214,3 +214,17 @@ def _load_flat_tree(root: Path, name: str, image_size: int | None, limit: int | 
     x, y = blob["x"], blob["y"]
     train, test = stratified_split(y, test_split, seed)
     return InMemoryData(x[train], y[train], x[test], y[test], len(classes), list(blob["classes"]), name)
+
+
+def write_image_tree(data: InMemoryData, out: Path, per_class: int, seed: int = 0) -> int:
+    """`per_class` random training images of every class as out/<class>/<i>.png, with no
+    train/test split: a small photo folder as a user would bring one. Returns images written."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not empty; pass a new folder to --write-tree")
+    picks = _pick_per_class(data.train_y, lambda n: min(n, per_class), seed)
+    for i in picks.tolist():
+        folder = out / data.classes[int(data.train_y[i])]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(data.train_x[i].permute(1, 2, 0).contiguous().numpy()).save(folder / f"{i:06d}.png")
+    return len(picks)
