@@ -66,14 +66,31 @@ def test_no_former_means_no_maps_and_other_families_are_refused():
 
 
 def test_random_configs_capture():
+    """Random configs, every third with one bridge switched off: a present bridge gives maps
+    over the config's tokens, an ablated one gives None in every block, no Former no maps."""
     rng = random.Random(3)
-    for _ in range(5):
+    seen = set()
+    for i in range(6):
         cfg = random_mobile_former_config(rng)
+        cfg = cfg.replace(**[{}, {"mobile_to_former": False}, {"former_to_mobile": False}][i % 3])
         model = mfsearch.create_model(cfg, num_classes=10).eval()
         maps = mfsearch.attention_maps(model, torch.randn(1, 3, 48, 48))
+        if not cfg.former:
+            assert maps == []
+            continue
+        # the final bridge has only a Mobile->Former map: without it the entry is left out
+        assert maps and (maps[-1]["block"] == "final") == cfg.mobile_to_former
+        seen.update({("m2f", cfg.mobile_to_former), ("f2m", cfg.former_to_mobile)})
         for m in maps:
-            if m["mobile_to_former"] is not None:
+            if cfg.mobile_to_former:
                 assert m["mobile_to_former"].shape[2] == cfg.tokens
+            else:
+                assert m["mobile_to_former"] is None, m["block"]
+            if cfg.former_to_mobile and m["block"] != "final":  # the final bridge only reads the image
+                assert m["former_to_mobile"].shape[-1] == cfg.tokens
+            else:
+                assert m["former_to_mobile"] is None, m["block"]
+    assert seen == {("m2f", True), ("m2f", False), ("f2m", True), ("f2m", False)}  # both cases checked
 
 
 def _analyze():
@@ -109,10 +126,18 @@ def test_analyze_attention_writes_figures_and_numbers(tmp_path, capsys):
     assert "| final |" in (tmp_path / "att2" / "attention.md").read_text()
 
 
+def _untrained_checkpoint(tmp_path, name):
+    """A checkpoint file without training: enough for inputs that are refused before any weight is read."""
+    from mfsearch.models.checkpoint import save_checkpoint
+    model = mfsearch.create_model(name, num_classes=10)
+    return save_checkpoint(tmp_path / f"{name}.pt", mfsearch.get_config(name), 10, model.state_dict(),
+                           dataset="shapes", data_seed=0, resolution=32, final_top1=None)
+
+
 def test_analyze_attention_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     cases = [([str(tmp_path / "missing.pt")], "no trained weights"),
              ([str(tmp_path)], "best.pt"),
-             ([str(_trained_checkpoint(tmp_path, "mobilenet_v3_small_050"))], "need a Mobile-Former"),
+             ([str(_untrained_checkpoint(tmp_path, "mobilenet_v3_small_050"))], "need a Mobile-Former"),
              ([str(tmp_path / "mobilenet_v3_small_050.pt"), "--images", "0"], "at least 1")]
     for args, msg in cases:
         try:

@@ -142,11 +142,24 @@ def test_naswot_by_hand():
     assert naswot(net, torch.tensor([[1.0], [-1.0], [2.0]])) == pytest.approx(math.log(12))
 
 
-@pytest.mark.parametrize("name", ["mobile_former_26m", "mobilenet_v3_small_050"])
-def test_scores_run_on_both_families(name):
+@pytest.mark.parametrize("name,wider", [("mobile_former_26m", ("mobile_former_26m", {"width_mult": 2.0})),
+                                        ("mobilenet_v3_small_050", ("mobilenet_v3_small_100", {}))])
+def test_scores_on_both_families_rank_a_model_below_a_wider_one(name, wider):
+    """On real models of both families each score grows with width (the same initialisation seed):
+    more weights on the synflow path, more gradient, more units to tell inputs apart. Measured
+    margins (seed 0): synflow 3.84 vs 4.13 and 13.8 vs 14.9, grad_norm 215 vs 316 and 11.5 vs
+    13.5, naswot 77.1 vs 82.3 and 73.8 vs 78.3. synflow reads only the input's shape."""
+    torch.manual_seed(0)
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 10
+
+    def model(n, over=None):
+        torch.manual_seed(0)
+        return mfsearch.create_model(n, num_classes=10, **(over or {}))
+
     for score in (synflow, grad_norm, naswot):
-        assert np.isfinite(score(mfsearch.create_model(name, num_classes=10), x, y))
+        small, wide = score(model(name), x, y), score(model(*wider), x, y)
+        assert np.isfinite(small) and small < wide, (score.__name__, small, wide)
+    assert synflow(model(name), x) == synflow(model(name), torch.randn(8, 3, 32, 32))
 
 
 # ----------------------------------------------------------------- statistics on hand-built tables

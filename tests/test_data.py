@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from mfsearch.data import (
     stratified_subset,
 )
 
-CIFAR10_ROOT = Path(os.environ.get("MFSEARCH_CIFAR10", Path(__file__).resolve().parents[2] / "shared/data/cifar10"))
 RAW = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)  # normalisation that leaves pixel values unchanged
 
 
@@ -376,15 +374,14 @@ def test_flat_imagefolder_errors_are_one_line(tmp_path):
         load_dataset("imagefolder", lonely, cache_dir=tmp_path / "c", test_split=1.0)
 
 
-@pytest.mark.skipif(not (CIFAR10_ROOT / "train").is_dir(), reason=f"no CIFAR-10 image tree at {CIFAR10_ROOT}")
 @pytest.mark.parametrize("name", ["cifar10", "imagefolder"])
-def test_cifar10_image_tree_small_slice(tmp_path, name):
-    before = (CIFAR10_ROOT / "train").stat().st_mtime_ns
-    d = load_dataset(name, CIFAR10_ROOT, cache_dir=tmp_path, limit_per_class=20)
+def test_cifar10_image_tree_small_slice(tmp_path, name, cifar10_root):  # skips without the tree; fails under CI=true
+    before = (cifar10_root / "train").stat().st_mtime_ns
+    d = load_dataset(name, cifar10_root, cache_dir=tmp_path, limit_per_class=20)
     assert d.name == name and d.num_classes == 10 and "airplane" in d.classes
     assert d.train_x.shape == (200, 3, 32, 32) and d.test_x.shape == (200, 3, 32, 32)
     assert d.train_y.bincount().tolist() == [20] * 10 and d.test_y.bincount().tolist() == [20] * 10
-    assert (CIFAR10_ROOT / "train").stat().st_mtime_ns == before
+    assert (cifar10_root / "train").stat().st_mtime_ns == before
     assert len(list(tmp_path.glob(f"{name}-*.pt"))) == 1
 
 

@@ -131,7 +131,7 @@ def test_built_in_detection_set_is_deterministic_and_boxes_are_tight():
         x1, y1, x2, y2 = tgt["boxes"].unbind(1)
         assert (x1 >= 0).all() and (y1 >= 0).all() and (x2 <= 128).all() and (y2 <= 128).all()
         assert ((x2 - x1) >= 10).all() and ((y2 - y1) >= 10).all()
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="needs image_size >= 64.*got 32, 1500, 300, 4"):
         make_detection_shapes(image_size=32)
 
 

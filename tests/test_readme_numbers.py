@@ -1,0 +1,292 @@
+"""The headline numbers README.md and docs/results/README.md quote are those of the committed
+reports (docs/results/*/report.md, docs/results/latency.json), at the README's rounding.
+
+Each number is parsed from the text by the words around it and from the committed file by
+its table row, and the report's value is rounded to as many decimals as the README shows:
+a changed report, a changed README, or a number rounded twice (52.25 -> 52.3) fails here.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+N = r"([−+-]?\d+(?:\.\d+)?)"   # a number as the READMEs write it (with a typographic minus)
+
+
+def _flat(path: Path) -> str:
+    """The file's text with every run of whitespace as one space (sentences wrap anywhere)."""
+    return " ".join(path.read_text().split())
+
+
+@pytest.fixture(scope="module")
+def readme() -> str:
+    return _flat(REPO / "README.md")
+
+
+@pytest.fixture(scope="module")
+def results() -> str:
+    return _flat(RESULTS / "README.md")
+
+
+def _find(pattern: str, text: str, where: str) -> tuple[str, ...]:
+    m = re.search(pattern, text)
+    assert m, f"{where} no longer says {pattern!r}: update the text or this test"
+    return m.groups()
+
+
+def _num(text: str) -> float:
+    return float(text.replace("−", "-").replace("+", "").strip())
+
+
+def assert_quoted(quoted: str, value: float, what: str) -> None:
+    """`quoted` (as the README prints it) is `value` rounded to the README's decimals."""
+    q = quoted.replace("−", "-").replace("+", "").strip()
+    decimals = len(q.split(".")[1]) if "." in q else 0
+    assert float(f"{value:.{decimals}f}") == float(q), f"{what}: text says {quoted}, the committed file {value}"
+
+
+def _table(path: Path, header: str) -> list[list[str]]:
+    """The rows (cells stripped) of the markdown table whose header line starts with `header`."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+def _interval(cell: str) -> tuple[float, float]:
+    lo, hi = _bounds(cell)
+    return _num(lo), _num(hi)
+
+
+def _bounds(cell: str) -> tuple[str, str]:
+    """The two ends of "[lo, hi]" as written."""
+    lo, hi = re.findall(r"[−+-]?\d+(?:\.\d+)?", cell)
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- proxy_calibration
+
+@pytest.fixture(scope="module")
+def calibration() -> dict[str, list[str]]:
+    rows = _table(RESULTS / "proxy_calibration" / "report.md", "| protocol | kind | n | Kendall tau")
+    return {r[0]: r for r in rows}
+
+
+def test_calibration_taus_in_the_readme(readme, calibration):
+    tau = {p: float(r[3]) for p, r in calibration.items()}
+    trained = [p for p, r in calibration.items() if r[1] == "trained"]
+    zero_cost = [p for p, r in calibration.items() if r[1] == "zero-cost" and p not in ("madds", "params")]
+    madds, params, best_zc, best_trained = _find(
+        rf"MAdds {N}, parameters {N}, the best zero-cost score {N}, the best trained protocol {N}\)",
+        readme, "README")
+    assert_quoted(madds, tau["madds"], "MAdds tau")
+    assert_quoted(params, tau["params"], "parameters tau")
+    assert_quoted(best_zc, max(tau[p] for p in zero_cost), "best zero-cost tau")
+    assert_quoted(best_trained, max(tau[p] for p in trained), "best trained tau")
+    assert tau["madds"] > max(tau[p] for p in trained + zero_cost)  # "no protocol beating MAdds"
+    default, old = _find(rf"top-1, {N}, equals the old protocol's \({N}\)", readme, "README")
+    assert_quoted(default, tau["default"], "default tau")
+    assert_quoted(old, tau["current"], "old protocol's tau")
+    partial, lo, hi = _find(rf"held fixed \({N} \[{N}, {N}\]", readme, "README")
+    assert_quoted(partial, float(calibration["default"][7]), "default partial")
+    for q, v in zip((lo, hi), _interval(calibration["default"][8])):
+        assert_quoted(q, v, "default partial interval")
+
+
+def test_calibration_table_in_the_results(calibration):
+    """Every row of the results' calibration table against the report's."""
+    seen = set()
+    for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs published"):
+        name = re.search(r"`(\w+)`", row[0]).group(1)
+        ref = calibration[name]
+        tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
+        assert_quoted(tau, float(ref[3]), f"{name} tau")
+        for q, v in zip((lo, hi), _interval(ref[4])):
+            assert_quoted(q, v, f"{name} tau interval")
+        if ref[7] != "n/a":
+            partial, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[2]).groups()
+            assert_quoted(partial, float(ref[7]), f"{name} partial")
+            for q, v in zip((lo, hi), _interval(ref[8])):
+                assert_quoted(q, v, f"{name} partial interval")
+        assert_quoted(row[3], float(ref[9]), f"{name} presets tau")
+        assert row[4] == ref[10], name
+        for col, ref_col in ((5, 11), (6, 12), (7, 16)):
+            assert_quoted(row[col], float(ref[ref_col]), f"{name} column {col}")
+        seen.add(name)
+    assert seen == set(calibration)
+
+
+# ----------------------------------------------------------------------------- latency
+
+@pytest.fixture(scope="module")
+def latency() -> dict[str, dict]:
+    return {r["model"]: r for r in json.loads((RESULTS / "latency.json").read_text())}
+
+
+def _first(latency, model, runtime="onnxruntime") -> dict:
+    return latency[model][runtime][0]   # the first pass, which the table reports
+
+
+def test_latency_medians_in_the_readme(readme, latency):
+    mf151, large = _find(rf"MF-151M {N} ms against MobileNetV3-Large-1.0 {N} ms", readme, "README")
+    mf26, small = _find(rf"MF-26M \(64\.0%\) {N} ms against Small-0\.75 \(65\.4%\) {N} ms", readme, "README")
+    for quoted, model in ((mf151, "mobile_former_151m"), (large, "mobilenet_v3_large_100"),
+                          (mf26, "mobile_former_26m"), (small, "mobilenet_v3_small_075")):
+        assert_quoted(quoted, _first(latency, model)["median_ms"], model)
+
+
+def test_latency_table_in_the_results(latency):
+    rows = _table(RESULTS / "README.md", "| model | MAdds | published top-1 | ONNX Runtime ms")
+    assert {r[0] for r in rows} == set(latency)
+    for r in rows:
+        for cell, runtime in ((r[3], "onnxruntime"), (r[5], "torch")):
+            median, p10, p90 = re.fullmatch(rf"{N} \({N}–{N}\)", cell).groups()
+            rec = _first(latency, r[0], runtime)
+            assert_quoted(median, rec["median_ms"], f"{r[0]} {runtime} median")
+            assert_quoted(p10, rec["p10_ms"], f"{r[0]} {runtime} p10")
+            assert_quoted(p90, rec["p90_ms"], f"{r[0]} {runtime} p90")
+
+
+# ----------------------------------------------------------------------------- paper_presets
+
+@pytest.fixture(scope="module")
+def presets():
+    report = RESULTS / "paper_presets" / "report.md"
+    top1 = {r[1]: float(r[4]) for r in _table(report, "| protocol | variant | MAdds (M)")}
+    pairs = [(r[0].split()[0], r[1].split()[0], r[2], r[3])
+             for r in _table(report, "| Mobile-Former | MobileNetV3 | proxy Δ")]
+    fits = {r[0]: (float(r[1]), *_interval(r[2])) for r in _table(report, "| family | b | 95% interval")}
+    return top1, pairs, fits
+
+
+def test_paper_presets_in_the_readme(readme, presets):
+    top1, pairs, fits = presets
+    lo, hi = _find(rf"presets span {N}% \(26M\) to {N}% \(508M\)", readme, "README")
+    assert_quoted(lo, top1["mobile_former_26m"], "MF-26M top-1")
+    assert_quoted(hi, top1["mobile_former_508m"], "MF-508M top-1")
+    quoted = _find(rf"52M vs Small-0\.75 {N}, 52M vs Small-1\.0 {N}, 151M vs Large-0\.75 {N}, "
+                   rf"214M vs Large-1\.0 {N} points", readme, "README")
+    assert [p[:2] for p in pairs] == [("mobile_former_52m", "mobilenet_v3_small_075"),
+                                      ("mobile_former_52m", "mobilenet_v3_small_100"),
+                                      ("mobile_former_151m", "mobilenet_v3_large_075"),
+                                      ("mobile_former_214m", "mobilenet_v3_large_100")]
+    for q, p in zip(quoted, pairs):
+        assert_quoted(q, _num(p[2]), f"{p[0]} - {p[1]}")
+    mf, mnv3 = _find(rf"\({N} for Mobile-Former, {N} for MobileNetV3\)", readme, "README")
+    assert_quoted(mf, fits["mobile_former"][0], "MF exponent")
+    assert_quoted(mnv3, fits["mobilenet_v3"][0], "MobileNetV3 exponent")
+
+
+def test_paper_presets_in_the_results(results, presets):
+    top1, pairs, fits = presets
+    rows = _table(RESULTS / "README.md", "| Mobile-Former | MobileNetV3 | proxy Δ top-1")
+    assert len(rows) == len(pairs)
+    for row, (_, _, delta, interval) in zip(rows, pairs):
+        assert_quoted(row[2], _num(delta), f"{row[0]} vs {row[1]}")
+        for q, v in zip(_bounds(row[3]), _interval(interval)):
+            assert_quoted(q, v, f"{row[0]} vs {row[1]} interval")
+    got = _find(rf"error against MAdds are {N} \[{N}, {N}\] for Mobile-Former and {N} \[{N}, {N}\] for MobileNetV3",
+                results, "docs/results/README.md")
+    for q, v in zip(got, (*fits["mobile_former"], *fits["mobilenet_v3"])):
+        assert_quoted(q, v, "power-law exponent")
+    tau, lo, hi = _find(rf"Kendall tau \*\*{N}\*\* \[{N}, {N}\]", results, "docs/results/README.md")
+    ref = re.search(rf"Kendall tau {N} \[{N}, {N}\]", _flat(RESULTS / "paper_presets" / "report.md")).groups()
+    for q, v in zip((tau, lo, hi), ref):
+        assert_quoted(q, _num(v), "paper_presets Kendall tau")
+
+
+# ----------------------------------------------------------------------------- detection
+
+@pytest.fixture(scope="module")
+def detection():
+    report = RESULTS / "detection" / "report.md"
+    ap = {(r[0], r[1]): (r[3], r[4]) for r in _table(report, "| backbone | init | seeds | AP")}
+    deltas = [(r[0], r[1], r[3]) for r in _table(report, "| pair | init | seeds | delta AP")]
+    return ap, deltas
+
+
+def test_detection_differences_in_the_readme(readme, results, detection):
+    from scipy.stats import binomtest
+    _, deltas = detection
+    quoted = _find(rf"in all four pairings \({N}, {N}, {N}, {N}\)", readme, "README")
+    assert [(d[0].split()[0], d[1]) for d in deltas] == [("mobile_former_151m", "scratch"),
+                                                         ("mobile_former_151m", "proxy"),
+                                                         ("mobile_former_294m", "scratch"),
+                                                         ("mobile_former_294m", "proxy")]
+    for q, d in zip(quoted, deltas):
+        assert_quoted(q, _num(d[2]), f"{d[0]} ({d[1]})")
+    # the paired differences and the sign test, from the committed rows
+    rows = [json.loads(line) for line in (RESULTS / "detection" / "rows.jsonl").read_text().splitlines() if line]
+    ap = {(r["backbone"], r["init"], r["seed"]): r["AP"] for r in rows if r["status"] == "complete"}
+    diffs = [ap[(mf, init, s)] - ap[(mnv3, init, s)]
+             for mf, mnv3 in (("mobile_former_151m", "mobilenet_v3_large_075"),
+                              ("mobile_former_294m", "mobilenet_v3_large_100"))
+             for init in ("scratch", "proxy") for s in (0, 1, 2)]
+    for text, where in ((readme, "README"), (results, "docs/results/README.md")):
+        positive, total, p = _find(rf"{N} of the {N} paired differences are positive.{{0,40}}?"
+                                   rf"two-sided sign test(?: on the 12 gives)? p = {N}", text, where)
+        assert (int(positive), int(total)) == (sum(d > 0 for d in diffs), len(diffs)), where
+        assert_quoted(p, binomtest(int(positive), int(total)).pvalue, f"{where}: sign test p")
+
+
+def test_detection_table_in_the_results(detection):
+    ap, _ = detection
+    names = {"MF-151M": "mobile_former_151m", "MobileNetV3-Large-0.75": "mobilenet_v3_large_075",
+             "MF-294M": "mobile_former_294m", "MobileNetV3-Large-1.0": "mobilenet_v3_large_100"}
+    rows = _table(RESULTS / "README.md", "| backbone | backbone MAdds at 128 px")
+    assert [r[0] for r in rows] == list(names)
+    for r in rows:
+        for cell, init in ((r[2], "scratch"), (r[3], "proxy")):
+            mean, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", cell).groups()
+            ref_mean, ref_interval = ap[(names[r[0]], init)]
+            assert_quoted(mean, float(ref_mean), f"{r[0]} {init} AP")
+            for q, v in zip((lo, hi), _interval(ref_interval)):
+                assert_quoted(q, v, f"{r[0]} {init} AP interval")
+
+
+# ----------------------------------------------------------------------------- fidelity studies
+
+def test_fidelity_numbers_in_the_readme(readme):
+    agreement = _table(RESULTS / "builtin_fidelity" / "report.md", "| datasets | variants | Spearman rho")
+    row = next(r for r in agreement if r[0] == "shapes vs cifar10")
+    (rho,) = _find(rf"ranks architectures like CIFAR-10\*\* \(Spearman {N} over", readme, "README")
+    assert_quoted(rho, float(row[2]), "shapes vs CIFAR-10 Spearman")
+    tau, lo, hi = _find(rf"Kendall tau {N} \[{N}, {N}\] \(`proxy_fidelity`\)", readme, "README")
+    report = _flat(RESULTS / "proxy_fidelity" / "report.md")
+    ref = _find(rf"Kendall tau {N} \[{N}, {N}\]", report, "proxy_fidelity report")
+    for q, v in zip((tau, lo, hi), ref):
+        assert_quoted(q, _num(v), "proxy_fidelity Kendall tau")
+
+
+# ----------------------------------------------------------------------------- links
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/cli.md", "docs/library.md", "docs/results/README.md",
+                                 "docs/analysis.md", "docs/data.md", "docs/detection.md"])
+def test_links_and_figures_resolve(doc):
+    """Every relative link and figure of the documentation points at a file that exists, and
+    every #anchor at a heading of its file (the results and CLI moved out of the README)."""
+    path = REPO / doc
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)   # code blocks hold no links
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        assert dest.exists(), f"{doc}: {target} does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", dest.read_text(), flags=re.S), flags=re.M)
+            assert anchor in {_slug(h) for h in headings}, f"{doc}: no heading for #{anchor} in {dest.name}"
