@@ -20,11 +20,13 @@ COSTS = ("flops", "latency")      # the second axis of a pareto search
 # FINAL_LENGTH times a trial's images (1: the trial protocol again, with new seeds), and the
 # winner is the best mean there: the pick does not rest on one short run. Provisional until
 # the search-quality study (issue #19, item 4) measures which rung picks closest to the truth.
-CONFIRM_TOP, CONFIRM_SEEDS = 2, 2
+CONFIRM_TOP, CONFIRM_SEEDS = 2, 1
 FINAL_LENGTH = 2.0
-# 10 in-band trials + 2 baselines + 2x2 finalist runs of twice a trial's length keep the
-# default run (150M, built-in data) within 12 minutes on 2 cores (README)
-DEFAULT_TRIALS = 10
+# Measured on 2 cores (docs/results/README.md, "The default search"): in-band trials take
+# ~54 s each on the built-in data, a finalist run of twice a trial's length ~67 s, set-up and
+# the two baselines ~70 s; 10 trials and 2x2 finalist runs took 14 min 43 s, so the default
+# is 8 trials and one run per finalist (~11 min)
+DEFAULT_TRIALS = 8
 DEFAULT_BAND = 0.9    # an accuracy search trains candidates in [0.9 B, B] (0: anything under B)
 # a floor in optimiser steps for search.py's protocol: about what the built-in data gets from
 # the default protocol (2 epochs on half of 20,000 images at batch 128 = 156 steps), so a
