@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -102,7 +103,9 @@ def test_final_protocol_lengthens_data_first_then_epochs():
     s = SearchSettings(budget=150e6, name="f", final_length=4)
     p = s.final_protocol()
     assert (p.data_fraction, p.epochs, p.test_fraction) == (1.0, 4, 1.0)   # 2 x 0.5 x 4 = 4 passes
-    assert SearchSettings(budget=150e6, name="g").final_protocol() == s.protocol
+    assert SearchSettings(budget=150e6, name="g", final_length=1).final_protocol() == s.protocol
+    assert SearchSettings(budget=150e6, name="d").final_protocol() == replace(s.protocol, data_fraction=1.0,
+                                                                              test_fraction=1.0)   # the default: 2x
     with pytest.raises(UsageError):
         SearchSettings(budget=150e6, name="h", final_length=0.5)
 
