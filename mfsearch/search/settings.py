@@ -22,10 +22,8 @@ COSTS = ("flops", "latency")      # the second axis of a pareto search
 # the search-quality study (issue #19, item 4) measures which rung picks closest to the truth.
 CONFIRM_TOP, CONFIRM_SEEDS = 2, 1
 FINAL_LENGTH = 2.0
-# Measured on 2 cores (docs/results/README.md, "The default search"): in-band trials take
-# ~54 s each on the built-in data, a finalist run of twice a trial's length ~67 s, set-up and
-# the two baselines ~70 s; 10 trials and 2x2 finalist runs took 14 min 43 s, so the default
-# is 8 trials and one run per finalist (~11 min)
+# 8 in-band trials and one finalist run each: the default run took 9 min 17 s on 2 cores with
+# cached baselines (10 trials and two runs each: 14 min 43 s; docs/results/README.md)
 DEFAULT_TRIALS = 8
 DEFAULT_BAND = 0.9    # an accuracy search trains candidates in [0.9 B, B] (0: anything under B)
 # a floor in optimiser steps for search.py's protocol: about what the built-in data gets from
