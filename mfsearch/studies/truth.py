@@ -4,22 +4,7 @@ may use and under long training on the same data (the protocol named `truth`), r
 of its pick (see mfsearch.analysis.truth)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..analysis.studies import analyze_truth
-from .registry import StudyKind, register
-from .training import run_variants
-from .variants import Study, load_classification
+from .variants import register_ranking_kind
 
-
-def _check(study: Study) -> None:
-    if study.search or study.analysis != "truth" or len(study.datasets) > 1:
-        raise ValueError("a `truth` study trains fixed variants on one dataset (no `search`, `datasets` or other "
-                         "`analysis`)")
-
-
-def load_truth(path: Path, raw: dict, size: str) -> Study:
-    return load_classification(path, raw, size, "truth", _check)
-
-
-register(StudyKind("truth", load_truth, run_variants, analyze_truth))
+register_ranking_kind("truth", analyze_truth)

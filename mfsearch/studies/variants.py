@@ -295,3 +295,15 @@ def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
 
 
 register(StudyKind("variants", load_variants, run_variants, analyze_variants))
+
+
+def register_ranking_kind(name: str, analyze: Callable[[Path, dict, Path], Any]) -> StudyKind:
+    """A kind whose fixed variants train on one dataset under several protocols, each ranked
+    against a reference by `analyze` (`calibration`: published top-1; `truth`: long training)."""
+    def check(study: Study) -> None:
+        if study.search or study.analysis != name or len(study.datasets) > 1:
+            raise ValueError(f"a `{name}` study trains fixed variants on one dataset (no `search`, `datasets` or "
+                             "other `analysis`)")
+
+    return register(StudyKind(name, lambda path, raw, size: load_classification(path, raw, size, name, check),
+                              run_variants, analyze))
