@@ -18,8 +18,10 @@ _spec.loader.exec_module(_analyze)
 analyze_main = _analyze.main
 
 EXP = Path(__file__).resolve().parents[1] / "experiments"
-# classification studies; detection studies (`kind: detection`) have their own tests (test_detection.py)
-STUDIES = sorted(p.stem for p in EXP.glob("*.yaml") if yaml.safe_load(p.read_text()).get("kind") != "detection")
+# classification studies; detection and search-quality studies have their own tests (test_detection.py,
+# test_quality.py)
+STUDIES = sorted(p.stem for p in EXP.glob("*.yaml")
+                 if yaml.safe_load(p.read_text()).get("kind") not in ("detection", "search_quality"))
 TRAINING_STUDIES = [s for s in STUDIES if not load_study(EXP / f"{s}.yaml").search]
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from .cifar import CIFAR_FOLDERS, load_cifar
 from .core import DataError, InMemoryData
 from .folders import DEFAULT_TEST_SPLIT, load_image_tree
-from .shapes import make_shapes
+from .shapes import HARD, HARD_TRAIN, make_shapes
 from .synthetic import make_synthetic
 
-DATASETS = ("shapes", "synthetic", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("shapes", "shapes_hard", "synthetic", "cifar10", "cifar100", "imagefolder")
 DEFAULT_DATASET = "shapes"   # built in and offline: a fresh machine's search needs nothing else
 # What the built-in datasets' rankings are known to agree with, measured under the default
 # protocol by `python search.py --experiment experiments/builtin_fidelity.yaml --size full`
@@ -52,6 +52,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
         return make_synthetic(synthetic_train, synthetic_test, image_size or 32, seed=seed)
     if name == "shapes":
         return make_shapes(synthetic_train, synthetic_test, image_size or 32, seed=seed)
+    if name == "shapes_hard":  # its own training size: fewer images is part of what keeps it hard
+        return make_shapes(min(synthetic_train, HARD_TRAIN), synthetic_test, image_size or 32, seed=seed, style=HARD)
     if name in CIFAR_FOLDERS:
         path = Path(root if root is not None else DEFAULT_DATA_ROOT).expanduser().absolute()
         return load_cifar(name, path, download, image_size, limit_per_class, cache, num_workers)

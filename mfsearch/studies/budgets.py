@@ -34,7 +34,7 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s), out=str(run_dir))
                 for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
-    finished = [_search_state(st) for st in settings]  # raises before anything is written
+    finished = [search_finished(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, searches=[st.name for st in settings])
     for i, (st, done) in enumerate(zip(settings, finished), 1):
@@ -47,7 +47,7 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
     return run_dir
 
 
-def _search_state(settings: SearchSettings) -> bool:
+def search_finished(settings: SearchSettings) -> bool:
     """True when this search already finished; refuses a folder holding a different search."""
     if not (settings.run_dir / RUN_JSON).is_file():
         return False

@@ -37,7 +37,7 @@ def write_run_json(study: Any, run_dir: Path, **extra: Any) -> None:
     """A study's run.json, with the kind that runs and analyses it."""
     write_study_json(run_dir, {"study": study.name, "kind": study.kind, "size": study.size,
                                "description": study.description, "spec": study.source,
-                               "paper": study.paper, **extra})
+                               "paper": getattr(study, "paper", None), **extra})
 
 
 def run_variants(study: Study, out: Path, log=print, save_weights: bool = False) -> Path:

@@ -163,7 +163,7 @@ def load_classification(path: Path, raw: dict, size: str, kind: str, check: Call
         analysis = str(spec.get("analysis", kind if kind in SCORED_ANALYSES else "standard"))
         if analysis not in ANALYSES:
             raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
-        datasets = _datasets(spec, path.resolve().parents[1])
+        datasets = parse_datasets(spec, path.resolve().parents[1])
         if search and len(datasets) > 1:
             raise ValueError("a search study runs on one dataset; give `dataset`, not `datasets`")
         scored = [n for n, p in protocols.items() if p.score is not None]
@@ -193,7 +193,7 @@ def load_variants(path: Path, raw: dict, size: str) -> Study:
     return load_classification(path, raw, size, "variants", _check)
 
 
-def _datasets(spec: dict, repo: Path) -> list[StudyData]:
+def parse_datasets(spec: dict, repo: Path) -> list[StudyData]:
     """`dataset`/`data_root`/`seeds`, or a `datasets` mapping; roots are relative to the repository."""
     def absolute(root: str | None) -> str | None:
         return str((repo / root).resolve()) if root and not Path(root).is_absolute() else root

@@ -1,0 +1,124 @@
+"""Search quality: each search arm's pick under long training (a `search_quality` study).
+
+Per dataset, one line per search (arm, seed): what it picked (MAdds, the band's fill), the
+top-1 it picked by, the pick's truth top-1, its regret against the best truth of a reference
+set of the same band (a `truth` study's folder, trained under the same truth protocol), the
+pick's lead over that set's best MobileNetV3, and the CPU minutes the search trained for.
+Per arm: the mean truth and regret over seeds, and whether two seeds gave the same answer
+(cost within 10%, truth within 1 point).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..records.appended import read_rows
+from ..records.rows import to_frame
+from .load import AnalysisError
+from .markdown import num, table
+
+SAME_COST, SAME_TRUTH = 0.10, 1.0   # two picks are the same answer within these
+
+
+def search_compute(folder: Path) -> float:
+    """CPU minutes a search spent training (trials and finalists; cached baselines are shared)."""
+    total = 0.0
+    for name in ("trials.csv", "confirm.csv"):
+        if (folder / name).is_file():
+            total += float(pd.read_csv(folder / name)["wall_time"].fillna(0).sum())
+    return total / 60
+
+
+def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd.Series, pd.Series, str]:
+    """(truth per variant, family per variant, note) of a truth study's rows on `dataset`
+    under the same truth `protocol` (JSON); empty series and the reason where there is none."""
+    empty = pd.Series(dtype=float), pd.Series(dtype=str)
+    if not folder:
+        return *empty, "no reference set named for this dataset"
+    rows = Path(folder) / "rows.jsonl"
+    if not rows.is_file():
+        return *empty, f"reference {folder} has no rows.jsonl yet"
+    df = to_frame(read_rows(rows))
+    df = df[(df["protocol_name"] == "truth") & (df["dataset"] == dataset) & (df["status"] == "complete")]
+    same = df[df["protocol"].map(lambda p: json.loads(p) == json.loads(protocol))]
+    if same.empty:
+        why = "trained under another truth protocol" if len(df) else "has no truth rows yet"
+        return *empty, f"reference {folder} {why}: no regret is computed"
+    truth = same.groupby("variant")["final_top1"].mean()
+    return truth, same.groupby("variant")["family"].first(), f"reference: {len(truth)} architectures of {folder}"
+
+
+def pick_table(path: Path, rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """One line per search: its pick's cost, chosen-by top-1, truth and training minutes."""
+    budget = float(meta.get("budget") or 0)
+    out = []
+    for _, r in rows.iterrows():
+        folder = path / "searches" / f"{r['dataset']}-{r['variant']}"
+        best = json.loads((folder / "best.json").read_text()) if (folder / "best.json").is_file() else {}
+        chosen = (best.get("confirmed") or {}).get("top1_mean", best.get("final_top1"))
+        out.append({"dataset": r["dataset"], "arm": r["arm"], "seed": int(r["search_seed"]),
+                    "madds": r["flops"] / 1e6, "fill": r["flops"] / budget if budget else None,
+                    "chosen_top1": chosen, "truth": r["final_top1"], "search_min": search_compute(folder)})
+    return pd.DataFrame(out)
+
+
+def arm_summary(picks: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, arm): mean truth and regret over seeds, and whether the seeds agree."""
+    def agree(g: pd.DataFrame) -> bool | None:
+        if len(g) < 2:
+            return None
+        cost, truth = g["madds"], g["truth"]
+        return bool(cost.max() <= (1 + SAME_COST) * cost.min() and truth.max() - truth.min() <= SAME_TRUTH)
+
+    groups = picks.groupby(["dataset", "arm"], sort=False)
+    out = groups.agg(seeds=("seed", "count"), truth=("truth", "mean"), truth_min=("truth", "min"),
+                     truth_max=("truth", "max"), regret=("regret", "mean"), search_min=("search_min", "mean"))
+    out["same_answer"] = [agree(g) for _, g in groups]
+    return out.reset_index()
+
+
+def quality_lines(picks: pd.DataFrame, summary: pd.DataFrame, notes: dict[str, str]) -> list[str]:
+    lines = []
+    for dataset, p in picks.groupby("dataset", sort=False):
+        lines += [f"## {dataset}", "", notes.get(dataset, ""), ""]
+        lines += table(["arm", "seed", "pick MAdds", "fill", "chosen by top-1", "truth top-1", "regret",
+                        "vs best MobileNetV3", "search CPU min"],
+                       [[r.arm, str(r.seed), num(r.madds, ".1f"), num(r.fill, ".0%"), num(r.chosen_top1),
+                         num(r.truth), num(r.regret), num(r.vs_mnv3, "+.2f"), num(r.search_min, ".1f")]
+                        for r in p.itertuples()])
+        s = summary[summary["dataset"] == dataset]
+        lines += ["", "Per arm (mean over seeds; same answer: cost within 10% and truth within 1 point):", ""]
+        lines += table(["arm", "seeds", "truth top-1", "range", "regret", "same answer", "search CPU min"],
+                       [[r.arm, str(r.seeds), num(r.truth), f"{num(r.truth_min)}-{num(r.truth_max)}",
+                         num(r.regret), {None: "n/a", True: "yes", False: "no"}[r.same_answer],
+                         num(r.search_min, ".1f")] for r in s.itertuples()])
+        lines.append("")
+    return lines
+
+
+def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
+    """report.md and picks.csv of a `search_quality` study folder."""
+    rows = to_frame(read_rows(path / "rows.jsonl")) if (path / "rows.jsonl").is_file() else pd.DataFrame()
+    rows = rows[rows["status"] == "complete"] if len(rows) else rows
+    if rows.empty:
+        raise AnalysisError(f"{path} has no pick trained under its truth protocol yet; run the study first")
+    picks = pick_table(path, rows, meta)
+    notes, regrets, leads = {}, [], []
+    for dataset, g in rows.groupby("dataset", sort=False):
+        truth, family, notes[dataset] = reference_truth((meta.get("reference") or {}).get(dataset), dataset,
+                                                        g["protocol"].iloc[0])
+        mnv3 = truth[family == "mobilenet_v3"]
+        for t in picks.loc[picks["dataset"] == dataset, "truth"]:
+            regrets.append(truth.max() - t if len(truth) else None)
+            leads.append(t - mnv3.max() if len(mnv3) else None)
+    picks["regret"], picks["vs_mnv3"] = regrets, leads
+    summary = arm_summary(picks)
+    out.mkdir(parents=True, exist_ok=True)
+    picks.to_csv(out / "picks.csv", index=False)
+    lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
+             "Regret: the reference set's best truth top-1 minus the pick's (below 0: the pick beats all of the set).", ""]
+    (out / "report.md").write_text("\n".join(lines + quality_lines(picks, summary, notes)) + "\n")
+    head = "; ".join(f"{r.dataset} {r.arm}: truth {r.truth:.2f}%" for r in summary.itertuples())
+    return out, [out / "report.md", out / "picks.csv"], head

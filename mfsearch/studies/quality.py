@@ -1,0 +1,169 @@
+"""The `search_quality` study kind: does a search's pick hold up under long training?
+
+Each arm is a way to search (search.py's settings: the default, the default before the band
+and the finalists' rung, random sampling in the band...). Every arm searches at the same
+budget with each seed on each dataset (one resumable search.py run each), and the
+architecture each run picks is then trained under that dataset's `truth` protocol (long
+training on the same data). analyze.py sets each pick's truth against the best truth of a
+reference set of the same band (a `truth` study's folder) and against the MobileNetV3 of the
+same cost there (mfsearch.analysis.quality). File layout:
+
+    study: search_quality
+    kind: search_quality
+    budget: 150M
+    protocol: {}                  # optional: the trials' protocol (default: search.py's)
+    arms:                         # search.py settings per arm; {} is search.py's defaults
+      default: {}
+      random: {sampler: random}
+      before: {trials: 16, band: 0, min_steps: 0, confirm_top: 3, confirm_seeds: 2, final_length: 1}
+    seeds: [0, 1]
+    datasets: {cifar10: {root: ../shared/data/cifar10}, shapes_hard: {}}
+    truth:                        # per dataset: the long protocol every pick trains under (seed 0)
+      cifar10: {epochs: 8, data_fraction: 1.0, test_fraction: 1.0}
+    reference: {cifar10: docs/results/search_truth}   # optional: a truth study's folder per dataset
+    sizes: {smoke: {...}, full: {}}
+
+Rows: `rows.jsonl` holds one `truth` row per pick (variant `ARM-seedS`), searches live in
+`searches/DATASET-ARM-seedS/`. Rerunning the command resumes both.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..analysis.quality import analyze_quality
+from ..common import UsageError, one_line, parse_budget
+from ..data import load_dataset
+from ..models import get_config
+from ..records.appended import append_rows, keyed_rows
+from ..records.rows import identity, row_from_proxy, to_frame
+from ..records.tables import write_table
+from ..search.run import run_search
+from ..search.settings import SearchSettings, default_protocol
+from ..train import ProxyProtocol, train_proxy
+from .budgets import search_finished
+from .registry import StudyKind, register
+from .spec import sized_spec
+from .training import ROWS, row_key, write_run_json
+from .variants import StudyData, parse_datasets
+
+KEYS = {"study", "kind", "description", "budget", "protocol", "arms", "seeds", "dataset", "data_root", "datasets", "truth",
+        "reference", "sizes"}
+# what an arm may set: search.py's options that change how it searches (min_steps: its protocol's floor)
+ARM_KEYS = {"trials", "band", "sampler", "confirm_top", "confirm_seeds", "final_length", "min_steps", "backend",
+            "baselines"}
+TRUTH = "truth"
+
+
+@dataclass(frozen=True)
+class QualityStudy:
+    name: str
+    size: str
+    budget: float
+    arms: dict[str, dict]                     # arm -> SearchSettings overrides
+    protocol: ProxyProtocol                   # every arm's trial protocol (search.py's unless the file says)
+    datasets: list[StudyData]
+    truth: dict[str, ProxyProtocol]           # dataset -> its truth protocol
+    reference: dict[str, str] = field(default_factory=dict)   # dataset -> a truth study's folder
+    description: str = ""
+    source: dict = field(default_factory=dict)
+    kind: str = "search_quality"
+
+    def settings(self, data: StudyData, arm: str, seed: int, out: Path) -> SearchSettings:
+        over = dict(self.arms[arm])
+        protocol = replace(self.protocol, min_steps=int(over.pop("min_steps", self.protocol.min_steps)))
+        return SearchSettings(budget=self.budget, dataset=data.name, data_root=data.root, seed=seed,
+                              protocol=protocol, name=f"{data.name}-{arm}-seed{seed}", out=str(out / "searches"),
+                              save_weights="none", **over)
+
+    def runs(self) -> list[tuple[StudyData, str, int]]:
+        """Every (dataset, arm, seed), seeds innermost so each arm's seeds finish together."""
+        return [(d, a, s) for d in self.datasets for a in self.arms for s in d.seeds]
+
+
+def load_quality(path: Path, raw: dict, size: str) -> QualityStudy:
+    spec = sized_spec(path, raw, size, KEYS)
+    try:
+        if "budget" not in spec:
+            raise ValueError("a search_quality study names the `budget` every arm searches at")
+        arms = spec.get("arms")
+        if not isinstance(arms, dict) or not arms:
+            raise ValueError("`arms` maps an arm name to search.py settings ({} for its defaults)")
+        for name, over in arms.items():
+            bad = set(over or {}) - ARM_KEYS
+            if bad:
+                raise ValueError(f"arm {name}: unknown settings {sorted(bad)}; an arm sets {', '.join(sorted(ARM_KEYS))}")
+        datasets = parse_datasets(spec, path.resolve().parents[1])
+        truth = spec.get("truth") or {}
+        missing = [d.name for d in datasets if d.name not in truth]
+        if missing:
+            raise ValueError(f"`truth` gives no protocol for dataset(s) {', '.join(missing)}")
+        repo = path.resolve().parents[1]   # paths in a study file are relative to the repository
+        reference = {str(k): str((repo / str(v)).resolve()) for k, v in (spec.get("reference") or {}).items()}
+        study = QualityStudy(name=spec.get("study", path.stem), size=size, budget=parse_budget(str(spec["budget"])),
+                             arms={a: dict(o or {}) for a, o in arms.items()}, datasets=datasets,
+                             protocol=replace(default_protocol(), **(spec.get("protocol") or {})),
+                             truth={d.name: ProxyProtocol(**truth[d.name]) for d in datasets}, reference=reference,
+                             description=spec.get("description", ""), source=spec)
+        for d, arm, seed in study.runs():   # every arm's settings are valid before anything runs
+            study.settings(d, arm, seed, Path("runs"))
+    except (TypeError, ValueError, KeyError, UsageError) as exc:
+        raise UsageError(f"experiment {path.stem}: {one_line(exc).replace('--', '')}") from None
+    return study
+
+
+def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = False) -> Path:
+    """Each (dataset, arm, seed): its search (resumed where it stopped), then its pick under
+    the dataset's truth protocol. `save_weights` does not apply (picks are retrained)."""
+    run_dir = Path(out) / study.name
+    runs = study.runs()
+    finished = [search_finished(study.settings(d, a, s, run_dir)) for d, a, s in runs]  # refuses foreign folders
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
+    rows_path = run_dir / ROWS
+    done = keyed_rows(rows_path, row_key)
+    with append_rows(rows_path) as write:
+        for i, ((d, arm, seed), was_done) in enumerate(zip(runs, finished), 1):
+            settings = study.settings(d, arm, seed, run_dir)
+            if not was_done:
+                log(f"[{i}/{len(runs)}] search {settings.name}")
+                run_search(settings)
+            key = row_key({"variant": f"{arm}-seed{seed}", "seed": 0, "protocol_name": TRUTH, "dataset": d.name})
+            cfg = _pick(settings)
+            if key in done and json.loads(done[key]["config"]) == cfg.to_dict():
+                log(f"[{i}/{len(runs)}] {settings.name}: search and its pick's truth already done")
+                continue
+            if key in done:
+                raise UsageError(f"{rows_path} holds a truth row for another pick of {settings.name}; delete "
+                                 f"{run_dir} or pass another --out")
+            done[key] = _train_truth(study, d, arm, seed, cfg, log)
+            write(done[key])
+            log(f"[{i}/{len(runs)}] {settings.name}: pick at {done[key]['flops'] / 1e6:.1f}M, truth top-1 "
+                f"{done[key]['final_top1']}")
+    write_table(to_frame(done.values()), run_dir, "trials")
+    log(f"results: {run_dir}; next: python analyze.py {run_dir}")
+    return run_dir
+
+
+def _pick(settings: SearchSettings) -> Any:
+    """The config a finished search chose (its best.json)."""
+    path = settings.run_dir / "best.json"
+    if not path.is_file():
+        raise UsageError(f"search {settings.name} finished without a pick (no complete trial); see its "
+                         f"trials.csv in {settings.run_dir}, delete that folder and rerun")
+    return get_config(str(path))
+
+
+def _train_truth(study: QualityStudy, d: StudyData, arm: str, seed: int, cfg: Any, log) -> dict:
+    variant = f"{arm}-seed{seed}"
+    data = load_dataset(d.name, root=d.root, seed=0)
+    protocol = study.truth[d.name]
+    r = train_proxy(cfg, data, protocol, seed=0, log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
+    return row_from_proxy(r, **identity(f"{variant}/0/{TRUTH}", study.name, "study", cfg, 0, d.name, protocol,
+                                        study=study.name, variant=variant, protocol_name=TRUTH, arm=arm,
+                                        search_seed=seed))
+
+
+register(StudyKind("search_quality", load_quality, run_quality, analyze_quality))

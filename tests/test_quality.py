@@ -1,0 +1,99 @@
+"""The `search_quality` study kind: its smoke size runs and resumes, and the analysis of
+each search's pick against a reference truth set, on hand-built folders."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mfsearch.analysis.quality import analyze_quality, arm_summary
+from mfsearch.cli.search import main
+from mfsearch.models import get_config
+from mfsearch.records.rows import identity, make_row
+from mfsearch.studies import analyze_study, load_study
+from mfsearch.train import ProxyProtocol
+
+EXP = Path(__file__).resolve().parents[1] / "experiments"
+TRUTH = ProxyProtocol(epochs=8, data_fraction=1.0, test_fraction=1.0)
+
+
+def _truth_row(variant: str, model: str, top1: float, protocol=TRUTH, **extra) -> dict:
+    cfg = get_config(model)
+    return make_row(status="complete", flops=150_000_000, params=1, final_top1=top1, score=top1, wall_time=60.0,
+                    **identity(f"{variant}/0/truth", "s", "study", cfg, 0, "cifar10", protocol, variant=variant,
+                               protocol_name="truth", **extra))
+
+
+def _write_rows(folder: Path, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_picks_are_set_against_the_reference_set(tmp_path):
+    ref = tmp_path / "reference"
+    _write_rows(ref, [_truth_row("a", "mobile_former_151m", 80.0), _truth_row("b", "mobile_former_151m", 84.0),
+                      _truth_row("mnv3", "mobilenet_v3_large_100", 82.5),
+                      _truth_row("other", "mobile_former_151m", 99.0, protocol=ProxyProtocol(epochs=2))])
+    study = tmp_path / "study"
+    picks = {("default", 0): 83.0, ("default", 1): 83.5, ("random", 0): 78.0, ("random", 1): 84.5}
+    _write_rows(study, [_truth_row(f"{a}-seed{s}", "mobile_former_151m", t, arm=a, search_seed=s)
+                        for (a, s), t in picks.items()])
+    for (a, s), _ in picks.items():
+        folder = study / "searches" / f"cifar10-{a}-seed{s}"
+        folder.mkdir(parents=True)
+        (folder / "best.json").write_text(json.dumps({"final_top1": 50.0, "confirmed": {"top1_mean": 60.0}}))
+        pd.DataFrame({"wall_time": [60.0, 120.0]}).to_csv(folder / "trials.csv", index=False)
+    meta = {"study": "q", "size": "full", "budget": 150e6, "reference": {"cifar10": str(ref)}}
+    _, files, head = analyze_quality(study, meta, tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "picks.csv").set_index(["arm", "seed"])
+    # the best truth under the same protocol is b's 84.0 (the 99.0 row trained 2 epochs and is left out)
+    assert table.loc[("default", 0), "regret"] == pytest.approx(1.0)
+    assert table.loc[("random", 1), "regret"] == pytest.approx(-0.5)      # a pick may beat the whole set
+    assert table.loc[("default", 1), "vs_mnv3"] == pytest.approx(1.0)
+    assert table.loc[("default", 0), "chosen_top1"] == 60.0 and table.loc[("default", 0), "search_min"] == 3.0
+    assert table.loc[("default", 0), "fill"] == pytest.approx(1.0)
+    summary = arm_summary(table.reset_index()).set_index("arm")
+    assert summary.loc["default", "same_answer"] and not summary.loc["random", "same_answer"]  # 78 vs 84.5
+    assert summary.loc["default", "regret"] == pytest.approx(0.75)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "3 architectures" in report and "| default | 2 | 83.25 |" in report
+    assert "default: truth 83.25%" in head
+
+
+def test_a_reference_under_another_truth_protocol_gives_no_regret(tmp_path):
+    ref, study = tmp_path / "reference", tmp_path / "study"
+    _write_rows(ref, [_truth_row("a", "mobile_former_151m", 80.0, protocol=ProxyProtocol(epochs=4))])
+    _write_rows(study, [_truth_row("default-seed0", "mobile_former_151m", 83.0, arm="default", search_seed=0)])
+    analyze_quality(study, {"budget": 150e6, "reference": {"cifar10": str(ref)}}, tmp_path / "out")
+    assert "another truth protocol" in (tmp_path / "out" / "report.md").read_text()
+    assert pd.read_csv(tmp_path / "out" / "picks.csv")["regret"].isna().all()
+
+
+def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
+    args = ["--experiment", str(EXP / "search_quality.yaml"), "--out", str(tmp_path)]
+    assert main(args) == 0
+    study = load_study(EXP / "search_quality.yaml", "smoke")
+    df = pd.read_parquet(tmp_path / "search_quality" / "trials.parquet")
+    assert sorted(df["variant"]) == sorted(f"{a}-seed{s}" for _, a, s in study.runs())
+    assert (df["protocol_name"] == "truth").all() and (df["status"] == "complete").all()
+    for _, arm, seed in study.runs():   # each truth row trained the search's own pick
+        best = json.loads((tmp_path / "search_quality" / "searches" / f"synthetic-{arm}-seed{seed}" /
+                           "best.json").read_text())
+        row = df[df["variant"] == f"{arm}-seed{seed}"].iloc[0]
+        assert json.loads(row["config"]) == best["config"]
+        assert json.loads(row["protocol"]) == study.truth["synthetic"].to_dict()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("already done") == len(study.runs())
+    folder, files, _ = analyze_study(tmp_path / "search_quality")
+    report = (folder / "report.md").read_text()
+    assert "| default | 1 |" in report and "no reference set" in report
+
+
+def test_bad_arm_is_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXP / "search_quality.yaml").read_text().replace("random: {sampler: random}",
+                                                                     "random: {sampler: random, epochs: 3}"))
+    assert main(["--experiment", str(bad), "--size", "full", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown settings ['epochs']" in err
