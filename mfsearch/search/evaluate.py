@@ -110,6 +110,8 @@ def under_param_budget(settings: SearchSettings, cfg):
     """(cfg, None) when its parameters (1000-class head) fit the budget; with a band, a fitted
     candidate over it is narrowed to the widest width under it that stays in the FLOP band
     (parameters grow with width, so it may fit a little narrower); otherwise (cfg, why)."""
+    if settings.param_budget is None:   # no count: it builds the model
+        return cfg, None
     params = estimate_params(cfg)
     if settings.within_params(params):
         return cfg, None
@@ -126,7 +128,9 @@ def under_param_budget(settings: SearchSettings, cfg):
 def _widest_under_params(settings: SearchSettings, cfg):
     """The widest width (to WIDTH_STEP) under `cfg`'s whose parameters fit the budget, if its
     MAdds stay in the band; bisected, since each count builds a model (tens of ms)."""
-    at = lambda w: replace(cfg, width_mult=round(w, 4))   # noqa: E731
+    def at(width: float):
+        return replace(cfg, width_mult=round(width, 4))
+
     lo, hi = MIN_WIDTH, cfg.width_mult
     if not settings.within_params(estimate_params(at(lo))):
         return None
