@@ -15,11 +15,12 @@ import pytest
 import mfsearch.search.baselines as baselines_mod
 from mfsearch.analysis.load import load_runs
 from mfsearch.analysis.params import has_params_axis, params_lines, plot_params
-from mfsearch.cli.search import main
-from mfsearch.common import parse_params
+from mfsearch.cli.search import add_arguments, main, settings_from_args
+from mfsearch.common import OneLineParser, parse_params
 from mfsearch.flops import estimate_flops, estimate_params
 from mfsearch.search import evaluate as evaluate_mod
 from mfsearch.search.evaluate import constraints, into_band
+from mfsearch.search.run import check_output
 from mfsearch.search.settings import SearchSettings
 from mfsearch.train import ProxyResult
 from spaces import MobileFormerSpace
@@ -68,12 +69,18 @@ def test_identity_without_the_flag_is_unchanged_and_with_it_differs():
     assert capped.identity()["param_budget"] == 5e6 and identity_hash(capped) != DEFAULT_IDENTITY
 
 
-def test_resuming_with_another_param_budget_is_refused(tmp_path, capsys):
+def test_resuming_an_earlier_run_with_a_param_budget_is_refused(tmp_path, capsys):
     args = ["--out", str(tmp_path), *TINY, "--budget", "20M", "--trials", "1", "--name", "r"]
-    assert main(args) == 0
+    p = OneLineParser(prog="search.py")
+    add_arguments(p)
+    recorded = settings_from_args(p.parse_args(args)).to_dict()
+    del recorded["param_budget"]   # written before the flag existed
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text(json.dumps({"settings": recorded}))
+    assert check_output(settings_from_args(p.parse_args(args))) is True   # without it: the same run
     assert main([*args, "--param-budget", "1M"]) == 2
     err = capsys.readouterr().err
-    assert "different param_budget" in err, err
+    assert "different param_budget" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_search_trains_nothing_over_the_param_budget(tmp_path, monkeypatch):
