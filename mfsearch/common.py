@@ -1,5 +1,5 @@
 """Leaf helpers every layer may import: the user-error type, one-line error text, the
-command-line parser both CLIs share, budget/duration parsing and MAdds formatting."""
+command-line parser both CLIs share, budget/duration parsing and MAdds/parameter formatting."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +40,24 @@ def parse_budget(text: str) -> float:
     if value < 1e5:
         raise UsageError(f"--budget {text!r} is {value:.0f} multiply-adds; did you mean {text}M?")
     return value
+
+
+def parse_params(text: str | None) -> float | None:
+    """'5M', '5e6', '5000000', '2.5M' -> parameters; None stays None."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*(?:params)?\s*", str(text))
+    value = float(m.group(1)) * _SUFFIX[m.group(2).upper()] if m else float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--param-budget {text!r} is not a positive parameter count; write e.g. 5M, 5e6 or 5000000")
+    if value < 1e4:   # every model of the spaces has far more: a forgotten suffix
+        raise UsageError(f"--param-budget {text!r} is {value:.0f} parameters; did you mean {text}M?")
+    return value
+
+
+def format_params(value: float) -> str:
+    """Parameters for people: 5.00M."""
+    return f"{value / 1e6:.2f}M"
 
 
 def parse_duration(text: str | None) -> float | None:

@@ -230,8 +230,15 @@ def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num
 
 def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:
     """Parameter count without building the model's weights (meta device); a builder that
-    computes with tensors (torchvision's RegNet widths) cannot run there and is built for real."""
-    cfg = get_config(config)
+    computes with tensors (torchvision's RegNet widths) cannot run there and is built for real.
+    Cached by config: a search with a parameter budget asks for one candidate's count several
+    times (its constraint, the width scan, its row), and each build takes tens of ms."""
+    return _built_params(get_config(config).to_json(), num_classes)
+
+
+@lru_cache(maxsize=2048)
+def _built_params(cfg_json: str, num_classes: int) -> int:
+    cfg = config_from_dict(json.loads(cfg_json))
     try:
         with torch.device("meta"):
             model = create_model(cfg, num_classes=num_classes)

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from mfsearch.common import UsageError
-from mfsearch.flops import estimate_flops
+from mfsearch.flops import estimate_flops, estimate_params
 
 
 class SpaceError(UsageError, ValueError):
@@ -154,14 +154,20 @@ class Space:
     def sample_params(self, rng: random.Random) -> dict[str, Any]:
         return {n: d.sample(rng) for n, d in self.dimensions.items()}
 
-    def sample(self, rng: random.Random, max_flops: float | None = None, max_tries: int = 10_000):
-        """A random config (never over `max_flops`, counted at its own resolution)."""
+    def sample(self, rng: random.Random, max_flops: float | None = None, max_tries: int = 10_000,
+               max_params: float | None = None):
+        """A random config (never over `max_flops`, counted at its own resolution, nor over
+        `max_params`, counted with a 1000-class head)."""
         for _ in range(max_tries):
             cfg = self.decode(self.sample_params(rng))
-            if max_flops is None or self.flops(cfg) <= max_flops:
+            # MAdds first: the closed form is microseconds, a parameter count builds the model
+            if (max_flops is None or self.flops(cfg) <= max_flops) and \
+                    (max_params is None or estimate_params(cfg) <= max_params):
                 return cfg
-        raise SpaceError(f"no model under {max_flops / 1e6:.1f}M MAdds found in {max_tries} draws; "
-                         f"the smallest this space holds is {self.flops_range()[0] / 1e6:.1f}M")
+        caps = " and ".join(c for c in (max_flops and f"{max_flops / 1e6:.1f}M MAdds",
+                                          max_params and f"{max_params / 1e6:.2f}M parameters") if c)
+        raise SpaceError(f"no model under {caps} found in {max_tries} draws; "
+                         f"the smallest this space holds is {self.flops_range()[0] / 1e6:.1f}M MAdds")
 
     def sample_in_band(self, rng: random.Random, budget: float, band: float, max_tries: int = 100_000):
         """A random config in [band*B, B] MAdds: the space's own draws, kept only when they land

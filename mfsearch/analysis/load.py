@@ -46,6 +46,8 @@ class RunInfo:
     versions: dict[str, str]
     git_commit: str | None
     latency_budget: float | None = None     # ms, when the run had one
+    param_budget: float | None = None       # parameters (1000-class head), when the run had one
+    cost: str = "flops"                     # the cost axis of a pareto run
 
     @property
     def protocol_key(self) -> str:
@@ -126,7 +128,8 @@ def read_run_info(path: Path) -> RunInfo:
                    dataset=str(settings.get("dataset")), protocol=dict(settings.get("protocol") or {}),
                    budget=budget, seed=settings.get("seed"), started=meta.get("started"),
                    status=meta.get("status"), versions=dict(meta.get("versions") or {}),
-                   git_commit=meta.get("git_commit"), latency_budget=settings.get("latency_budget"))
+                   git_commit=meta.get("git_commit"), latency_budget=settings.get("latency_budget"),
+                   param_budget=settings.get("param_budget"), cost=str(settings.get("cost") or "flops"))
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:

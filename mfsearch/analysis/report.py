@@ -17,6 +17,8 @@ from .latency import CAPTIONS as LATENCY_CAPTIONS
 from .latency import has_latency, latency_lines, plot_latency
 from .load import AnalysisError, RunSet, latest_run, load_runs
 from .markdown import num, table
+from .params import CAPTIONS as PARAMS_CAPTIONS
+from .params import has_params_axis, params_lines, plot_params
 from .pareto import bucket_edges, compare_fronts, hypervolume, pareto_front
 
 CAPTIONS = {
@@ -27,6 +29,7 @@ CAPTIONS = {
     "dimensions": "Proxy top-1 against each searched dimension, coloured by MAdds tertile.",
     "edf": "Share of models under each error (FLOP-matched error EDF, Radosavovic et al. 2020).",
     **LATENCY_CAPTIONS,
+    **PARAMS_CAPTIONS,
 }
 
 
@@ -178,6 +181,8 @@ def render_report(rs: RunSet, s: Summary, figures: dict[str, list[Path]], out_di
                         [_comparison_row(r) for _, r in s.comparison.iterrows()])
     if has_latency(rs):
         lines += latency_lines(rs)
+    if has_params_axis(rs):
+        lines += params_lines(rs)
     lines += ["", "## Run settings", ""]
     lines += table(["run", "folder", "status", "started", "dataset", "backend", "budget", "seed", "protocol",
                      "versions", "git"], [_settings_row(r) for r in rs.runs])
@@ -246,6 +251,8 @@ def analyze(paths: Iterable[Path | str] = (), out: Path | str | None = None, all
     figures = write_figures(rs, out_dir)
     if has_latency(rs):
         figures.update(plot_latency(rs, out_dir))
+    if has_params_axis(rs):
+        figures.update(plot_params(rs, out_dir))
     report = out_dir / "report.md"
     report.write_text(render_report(rs, summary, figures, out_dir))
     files = [report] + [p for ps in figures.values() for p in ps]

@@ -11,7 +11,7 @@ import warnings
 
 from spaces import MobileFormerSpace, SpaceError
 
-from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration
+from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration, parse_params
 from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
 from ..latency import RUNTIMES, parse_latency
 from ..search.run import run_search
@@ -52,13 +52,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "or random (uniform draws over the same space and band: the baseline a search must beat)")
     p.add_argument("--objective", default="accuracy", help="accuracy: best proxy top-1 under the budget "
                    "(with early stopping); pareto: top-1 vs MAdds front")
+    p.add_argument("--param-budget", help="hard cap on parameters with a 1000-class head, checked before training "
+                   "like the MAdds budget (with a band, a candidate over it is narrowed within the band): 5M, 5e6 "
+                   "or 5000000")
     p.add_argument("--latency-budget", help="hard cap on measured latency per image (batch 1), checked before "
                    "training like the MAdds budget: 12ms, 12 or 0.012s")
     p.add_argument("--latency-runtime", default="onnxruntime",
                    help=f"{' or '.join(RUNTIMES)}: what latency is measured in (default onnxruntime)")
     p.add_argument("--latency-threads", type=int, default=1, help="threads latency is measured with (default 1)")
     p.add_argument("--cost", default="flops", help=f"{' or '.join(COSTS)}: the cost axis of --objective pareto "
-                   "(default flops; latency measures every candidate)")
+                   "(default flops; latency measures every candidate; params counts them with a 1000-class head)")
     p.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
                    help=f"trials to finish, infeasible proposals included (default {DEFAULT_TRIALS})")
     p.add_argument("--timeout", help="stop starting trials after this wall time: 30m, 2h, 90s")
@@ -139,7 +142,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds, save_weights=args.save_weights or "best",
         latency_budget=parse_latency(args.latency_budget), latency_runtime=args.latency_runtime,
         latency_threads=args.latency_threads, cost=args.cost, band=args.band, final_length=args.final_length,
-        sampler=args.sampler)
+        sampler=args.sampler, param_budget=parse_params(args.param_budget))
 
 
 def run(args: argparse.Namespace) -> int:

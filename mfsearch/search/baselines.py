@@ -2,7 +2,8 @@
 
 With a band, the baselines are compared at the candidates' cost: Large and Small at 224 px
 with their width fitted into [band*B, B] (torchvision takes any width multiplier); without
-one, the registered widths under the budget.
+one, the registered widths under the budget. A parameter budget holds them as it holds the
+candidates: with a band, narrowed within it to fit; otherwise, or when none fits, left out.
 
 The cache key is (dataset, data root, protocol, seed, architecture, device kind), so a
 later run with the same protocol reuses a baseline instead of training it again.
@@ -20,7 +21,7 @@ from ..flops import estimate_flops
 from ..models import ModelConfig, families, get_config, list_models
 from ..records.rows import identity, row_from_proxy
 from ..train import train_proxy
-from .evaluate import latency_columns, load_data, measured_latency
+from .evaluate import latency_columns, load_data, measured_latency, under_param_budget
 from .settings import SearchSettings
 
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
@@ -58,7 +59,11 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
     rows = []
     cfgs = baseline_configs(settings.budget, settings.band)
     for i, cfg in enumerate(cfgs, 1):
+        cfg, over = under_param_budget(settings, cfg)   # held to it as the candidates are
         name = f"mobilenet_v3_{cfg.variant}_{round(cfg.width_mult * 100):03d}"
+        if over:
+            log(f"baseline {i}/{len(cfgs)} {name}: {over}: not trained")
+            continue
         rec = measured_latency(settings, cfg)
         if settings.latency_budget is not None and rec.median_ms > settings.latency_budget:
             log(f"baseline {i}/{len(cfgs)} {name}: {rec.median_ms:.2f} ms, over the latency budget: not trained")

@@ -2,7 +2,9 @@
 
 Both backends call `evaluate_params`: decode, bring the proposal into the run's band
 [band*B, B] by scaling its width (`into_band`; no width lands it there -> an 'infeasible'
-row, never trained; with band 0 only over-budget proposals are infeasible), measured latency against the
+row, never trained; with band 0 only over-budget proposals are infeasible), its parameters
+against the parameter budget when there is one (with a band, narrowed within it to fit; else
+'infeasible' too), measured latency against the
 latency budget when there is one (over -> 'infeasible' with its latency), then either the row of an
 identical architecture this run already trained under the same protocol and seed
 (a resumed or repeating sampler must not pay twice; the copy names its source in
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import torch
 
 from spaces import MobileFormerSpace, SpaceError
 
-from ..common import format_madds, one_line
+from ..common import format_madds, format_params, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
 from ..latency import LatencyRecord, measure_latency
@@ -77,8 +80,16 @@ def latency_columns(rec: LatencyRecord | None) -> dict[str, float]:
 
 def into_band(settings: SearchSettings, space, cfg):
     """(the config to train, None) or (the proposal, why it cannot be trained): a proposal
-    outside [band*B, B] is width-scaled into the band (measured to waste far fewer proposals
-    than rejecting it: most random draws of the space land below a narrow band)."""
+    outside [band*B, B] is width-fitted into the band (measured to waste far fewer proposals
+    than rejecting it: most random draws of the space land below a narrow band), then held
+    to the parameter budget when there is one."""
+    cfg, error = _into_flop_band(settings, space, cfg)
+    if error:
+        return cfg, error
+    return under_param_budget(settings, cfg)
+
+
+def _into_flop_band(settings: SearchSettings, space, cfg):
     flops = estimate_flops(cfg)
     if settings.in_band(flops):
         return cfg, None
@@ -91,15 +102,57 @@ def into_band(settings: SearchSettings, space, cfg):
                     f"{format_madds(settings.budget)}: {exc}"
 
 
+WIDTH_STEP = 0.005   # the resolution of the width scans (spaces.fit_to_budget's step)
+MIN_WIDTH = 0.25     # below it most channels sit at their floor (as in fit_to_budget)
+
+
+def under_param_budget(settings: SearchSettings, cfg):
+    """(cfg, None) when its parameters (1000-class head) fit the budget; with a band, a fitted
+    candidate over it is narrowed to the widest width under it that stays in the FLOP band
+    (parameters grow with width, so it may fit a little narrower); otherwise (cfg, why)."""
+    if settings.param_budget is None:   # no count: it builds the model
+        return cfg, None
+    params = estimate_params(cfg)
+    if settings.within_params(params):
+        return cfg, None
+    why = f"{format_params(params)} params over the {format_params(settings.param_budget)} parameter budget"
+    if settings.band == 0:
+        return cfg, why
+    narrowed = _widest_under_params(settings, cfg)
+    if narrowed is None:
+        return cfg, f"{why}, and no width under it stays in [{settings.band:.0%}, 100%] of " \
+                    f"{format_madds(settings.budget)} MAdds"
+    return narrowed, None
+
+
+def _widest_under_params(settings: SearchSettings, cfg):
+    """The widest width (to WIDTH_STEP) under `cfg`'s whose parameters fit the budget, if its
+    MAdds stay in the band; bisected, since each count builds a model (tens of ms)."""
+    def at(width: float):
+        return replace(cfg, width_mult=round(width, 4))
+
+    lo, hi = MIN_WIDTH, cfg.width_mult
+    if not settings.within_params(estimate_params(at(lo))):
+        return None
+    while hi - lo > WIDTH_STEP:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if settings.within_params(estimate_params(at(mid))) else (lo, mid)
+    narrowed = at(lo)
+    return narrowed if settings.in_band(estimate_flops(narrowed)) else None
+
+
 def constraints(settings: SearchSettings, space, cfg) -> dict[str, float]:
     """Constraint values for the sampler (feasible when <= 0): how far the proposal (after
-    width-fitting into the band) lies outside [band*B, B] MAdds, and the measured latency
-    over the latency budget when there is one (only for MAdds-feasible proposals: another is
-    not worth timing)."""
-    cfg, error = into_band(settings, space, cfg)
-    flops = estimate_flops(cfg)
+    width-fitting into the band) lies outside [band*B, B] MAdds, its parameters over the
+    parameter budget when there is one, and the measured latency over the latency budget when
+    there is one (only for otherwise feasible proposals: another is not worth timing)."""
+    fitted, flop_error = _into_flop_band(settings, space, cfg)
+    flops = estimate_flops(fitted)
     out = {"flops_over_budget": float(max(flops - settings.budget, settings.band * settings.budget - flops)
-                                      if error else min(0, flops - settings.budget))}
+                                      if flop_error else min(0, flops - settings.budget))}
+    cfg, error = (fitted, flop_error) if flop_error else under_param_budget(settings, fitted)
+    if settings.param_budget is not None:
+        out["params_over_budget"] = float(estimate_params(cfg) - settings.param_budget)
     if settings.latency_budget is not None:
         rec = measured_latency(settings, cfg) if error is None else None
         out["latency_over_budget_ms"] = rec.median_ms - settings.latency_budget if rec else 0.0

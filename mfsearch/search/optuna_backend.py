@@ -19,7 +19,7 @@ import numpy as np
 from ..common import UsageError, one_line
 from ..train import TrialPruned
 from .evaluate import constraints, evaluate_params, make_space, trial_epochs
-from .settings import SearchSettings
+from .settings import COST_COLUMNS, SearchSettings
 
 
 def _optuna():
@@ -94,7 +94,7 @@ def _objective_values(settings: SearchSettings, row: dict) -> list[float]:
     top1 = row["final_top1"] if row["final_top1"] is not None else 0.0
     if settings.objective == "accuracy":
         return [top1]
-    return [top1, float(row["latency_ms"] if settings.cost == "latency" else row["flops"])]
+    return [top1, float(row[COST_COLUMNS[settings.cost]])]
 
 
 def run_trial(study, settings: SearchSettings) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def _trainable(settings_dict: dict):
         flops = estimate_flops(into_band(settings, space, space.decode(space.normalize(config)))[0])
         row = evaluate_params(settings, dict(config), trial_id, on_epoch)
         tune.report({"top1": row["final_top1"] or 0.0, "flops": row["flops"], "epoch": row["epochs_done"],
-                     "latency": row.get("latency_ms") or 0.0, "row": json.dumps(row, default=str)})
+                     "latency": row.get("latency_ms") or 0.0, "params": row["params"],
+                     "row": json.dumps(row, default=str)})
     return trainable
 
 
@@ -116,7 +117,7 @@ def run_ray(settings: SearchSettings, deadline: float | None, progress: Callable
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode,
                                   max_t=trial_epochs(settings), grace_period=1, reduction_factor=2)
     else:
-        metric, mode = ["top1", "latency" if settings.cost == "latency" else "flops"], ["max", "min"]
+        metric, mode = ["top1", settings.cost], ["max", "min"]   # each cost is reported under its own name
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(space=DefineByRun(settings.to_dict()), metric=metric, mode=mode,
                             sampler=make_sampler(settings),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..common import UsageError, format_madds
+from ..common import UsageError, format_madds, format_params
 from ..data import BUILT_IN_AGREEMENT
 from ..records.appended import drop_torn_tail
 from ..records.rows import to_frame
@@ -57,7 +57,8 @@ def earlier_run(settings: SearchSettings, remedy: str) -> tuple[dict, list[str]]
     except (KeyError, TypeError, ValueError, UsageError):
         raise UsageError(f"{settings.run_dir / 'run.json'} is unreadable; {remedy}") from None
     ours = settings.identity()
-    return meta, [k for k in ours if ours[k] != earlier[k]]
+    # either side may lack a setting left out while unset (UNSET_OUT_OF_IDENTITY)
+    return meta, [k for k in dict.fromkeys([*ours, *earlier]) if ours.get(k) != earlier.get(k)]
 
 
 def check_budget(settings: SearchSettings):
@@ -102,9 +103,12 @@ def describe(settings: SearchSettings, space) -> str:
         data += f"; its ranking: {BUILT_IN_AGREEMENT[settings.dataset]}"
     band = (f"candidates width-fitted into [{settings.band:.0%}, 100%] of it" if settings.band
             else "any candidate under it")
+    params = f", at most {format_params(settings.param_budget)} parameters (1000 classes)" \
+        if settings.param_budget is not None else ""
+    objective = settings.objective + (f" (top-1 vs {settings.cost})" if settings.objective == "pareto" else "")
     final = settings.final_protocol()
     return (f"search '{settings.name}': budget {format_madds(settings.budget)} MAdds (each model at its own "
-            f"resolution, 1000 classes; {band}), backend {settings.backend}, objective {settings.objective}, "
+            f"resolution, 1000 classes; {band}){params}, backend {settings.backend}, objective {objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
             f"  dataset {data}\n"
             f"  space {settings.space_file or 'default Mobile-Former space'} ({len(space.dimensions)} dimensions)\n"
@@ -185,6 +189,9 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
     lines.append(f"band: {f'[{settings.band:.0%}, 100%]' if settings.band else 'off'} of "
                  f"{format_madds(settings.budget)}" + (f"; the winner fills {best['flops'] / settings.budget:.0%} "
                                                        "of the budget" if best is not None else ""))
+    if settings.param_budget is not None:
+        lines.append(f"parameter budget: {format_params(settings.param_budget)} (1000 classes)"
+                     + (f"; the winner has {format_params(best['params'])}" if best is not None else ""))
     stuck = near_chance(df, base, chance) if chance is not None else None
     if stuck is not None:
         lines.append(f"WARNING: every trial and baseline ended within {NEAR_CHANCE_POINTS:g} points of chance "
@@ -229,6 +236,7 @@ def summarize(settings: SearchSettings, df: pd.DataFrame, base: pd.DataFrame,
         "run.json"
     lines.append(f"results: {settings.run_dir}/ ({files}); next: python analyze.py {settings.run_dir}")
     return {"text": "\n".join(lines), "best": None if best is None else best.to_dict(), "band": settings.band,
+            "param_budget": settings.param_budget,
             "near_chance": stuck is not None,
             "lead": resolution(confirmed) if confirmed is not None and not confirmed.empty else None,
             "baseline": None if bbest is None else bbest.to_dict(), "counts": counts}

@@ -15,7 +15,8 @@ from ..train import ProxyProtocol
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random")      # random: the baseline a search must beat (Yu et al., ICLR 2020)
-COSTS = ("flops", "latency")      # the second axis of a pareto search
+COSTS = ("flops", "latency", "params")   # the second axis of a pareto search
+COST_COLUMNS = {"flops": "flops", "latency": "latency_ms", "params": "params"}   # each cost's row column
 # The finalists' rung: the best CONFIRM_TOP trials train CONFIRM_SEEDS times each on
 # FINAL_LENGTH times a trial's images (1: the trial protocol again, with new seeds), and the
 # winner is the best mean there: the pick does not rest on one short run. Provisional until
@@ -40,7 +41,10 @@ def default_protocol() -> ProxyProtocol:
 
 # settings that define what a run measures: a resumed run must keep them
 IDENTITY = ("budget", "backend", "objective", "dataset", "test_split", "protocol", "space", "seed",
-            "latency_budget", "latency_runtime", "latency_threads", "cost", "band", "sampler")
+            "latency_budget", "latency_runtime", "latency_threads", "cost", "band", "sampler", "param_budget")
+# identity settings added later that are left out while unset: a run without them keeps the
+# identity it had before they existed (an old run.json reads them as None)
+UNSET_OUT_OF_IDENTITY = ("param_budget",)
 
 
 @dataclass
@@ -71,10 +75,11 @@ class SearchSettings:
     latency_budget: float | None = None  # ms per image (batch 1): a hard cap checked before training
     latency_runtime: str = "onnxruntime"
     latency_threads: int = 1
-    cost: str = "flops"                # pareto: top-1 against MAdds or against measured latency
+    cost: str = "flops"                # pareto: top-1 against MAdds, measured latency or parameters
     band: float | None = None          # candidates in [band*B, B]; None: DEFAULT_BAND (accuracy) or 0 (pareto)
     final_length: float = FINAL_LENGTH  # the finalists' rung: this many times a trial's training images
     sampler: str = "tpe"               # tpe (Optuna's TPE, constrained) | random (uniform draws, same band)
+    param_budget: float | None = None  # parameters with a 1000-class head: a hard cap checked before training
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -102,6 +107,8 @@ class SearchSettings:
             raise UsageError(f"--latency-threads must be at least 1, got {self.latency_threads}")
         if self.latency_budget is not None and not self.latency_budget > 0:
             raise UsageError(f"--latency-budget must be a positive latency, got {self.latency_budget}")
+        if self.param_budget is not None and not 0 < self.param_budget < float("inf"):
+            raise UsageError(f"--param-budget must be a positive parameter count, got {self.param_budget}")
         if self.cost not in COSTS:
             raise UsageError(f"unknown --cost {self.cost!r}; choose one of {', '.join(COSTS)}")
         if self.cost != "flops" and self.objective != "pareto":
@@ -178,9 +185,12 @@ class SearchSettings:
         fraction = min(1.0, images / p.epochs)
         return replace(p, data_fraction=fraction, epochs=max(1, round(images / fraction)), test_fraction=1.0)
 
+    def within_params(self, params: float) -> bool:
+        return self.param_budget is None or params <= self.param_budget
+
     def in_band(self, flops: float) -> bool:
         return self.band * self.budget <= flops <= self.budget
 
     def identity(self) -> dict:
         d = self.to_dict()
-        return {k: d[k] for k in IDENTITY}
+        return {k: d[k] for k in IDENTITY if not (k in UNSET_OUT_OF_IDENTITY and d[k] is None)}
