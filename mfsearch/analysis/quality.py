@@ -118,7 +118,8 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     out.mkdir(parents=True, exist_ok=True)
     picks.to_csv(out / "picks.csv", index=False)
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
-             "Regret: the reference set's best truth top-1 minus the pick's (below 0: the pick beats all of the set).", ""]
+             "Regret: the reference set's best truth top-1 minus the pick's (below 0: the pick beats all of "
+             "the set).", ""]
     (out / "report.md").write_text("\n".join(lines + quality_lines(picks, summary, notes)) + "\n")
     head = "; ".join(f"{r.dataset} {r.arm}: truth {r.truth:.2f}%" for r in summary.itertuples())
     return out, [out / "report.md", out / "picks.csv"], head

@@ -49,8 +49,8 @@ from .spec import sized_spec
 from .training import ROWS, row_key, write_run_json
 from .variants import StudyData, parse_datasets
 
-KEYS = {"study", "kind", "description", "budget", "protocol", "arms", "seeds", "dataset", "data_root", "datasets", "truth",
-        "reference", "sizes"}
+KEYS = {"study", "kind", "description", "budget", "protocol", "arms", "seeds", "dataset", "data_root", "datasets",
+        "truth", "reference", "sizes"}
 # what an arm may set: search.py's options that change how it searches (min_steps: its protocol's floor)
 ARM_KEYS = {"trials", "band", "sampler", "confirm_top", "confirm_seeds", "final_length", "min_steps", "backend",
             "baselines"}
@@ -94,7 +94,8 @@ def load_quality(path: Path, raw: dict, size: str) -> QualityStudy:
         for name, over in arms.items():
             bad = set(over or {}) - ARM_KEYS
             if bad:
-                raise ValueError(f"arm {name}: unknown settings {sorted(bad)}; an arm sets {', '.join(sorted(ARM_KEYS))}")
+                raise ValueError(f"arm {name}: unknown settings {sorted(bad)}; an arm sets "
+                                 f"{', '.join(sorted(ARM_KEYS))}")
         datasets = parse_datasets(spec, path.resolve().parents[1])
         truth = spec.get("truth") or {}
         missing = [d.name for d in datasets if d.name not in truth]
