@@ -3,6 +3,7 @@ near-chance warning."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -105,7 +106,15 @@ def test_final_protocol_lengthens_data_first_then_epochs():
     assert (p.data_fraction, p.epochs, p.test_fraction) == (1.0, 4, 1.0)   # 2 x 0.5 x 4 = 4 passes
     assert SearchSettings(budget=150e6, name="g", final_length=1).final_protocol() == s.protocol
     assert SearchSettings(budget=150e6, name="d").final_protocol() == replace(s.protocol, data_fraction=1.0,
-                                                                              test_fraction=1.0)   # the default: 2x
+                                                                              test_fraction=1.0,
+                                                                              min_steps=300)   # the default: 2x
+    # on data so small that the step floor sets a trial's length, the rung's floor is 4x too
+    assert p.min_steps == 4 * s.protocol.min_steps
+    small = 1_600   # training images: 800 per trial epoch at batch 128 = 7 steps, so the floor decides
+    trial_steps = s.protocol.epochs_for(math.ceil(small * s.protocol.data_fraction / 128)) * \
+        math.ceil(small * s.protocol.data_fraction / 128)
+    final_steps = p.epochs_for(math.ceil(small * p.data_fraction / 128)) * math.ceil(small * p.data_fraction / 128)
+    assert final_steps >= 4 * s.protocol.min_steps and trial_steps < 2 * s.protocol.min_steps
     with pytest.raises(UsageError):
         SearchSettings(budget=150e6, name="h", final_length=0.5)
 

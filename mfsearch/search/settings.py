@@ -183,7 +183,9 @@ class SearchSettings:
             return p
         images = p.epochs * p.data_fraction * self.final_length   # in passes over the whole training set
         fraction = min(1.0, images / p.epochs)
-        return replace(p, data_fraction=fraction, epochs=max(1, round(images / fraction)), test_fraction=1.0)
+        # the step floor grows too: on small data the floor, not the epochs, sets a trial's length
+        return replace(p, data_fraction=fraction, epochs=max(1, round(images / fraction)), test_fraction=1.0,
+                       min_steps=round(p.min_steps * self.final_length))
 
     def within_params(self, params: float) -> bool:
         return self.param_budget is None or params <= self.param_budget
