@@ -16,11 +16,19 @@ stage k by `e1_k`. Token dimensions are multiples of 32 (so the Former's 4 heads
 the dynamic-ReLU MLP's d/4 always divide) and channels are multiples of 4 (so the
 bridges' 2 heads and the grouped convs always divide): invalid models cannot be drawn.
 
+`MobileFormerCpuSpace` (`mobile_former_cpu`, opt-in: `--space mobile_former_cpu`, or a
+file with `space: mobile_former_cpu`) adds what each stage spends on the global part, as
+row options (mfsearch.models.config.BlockSpec) on every row of the stage: for stage k =
+0..5 (0: the `block` rows after the lite row) `dynamic_relu_k` (plain ReLU when False),
+`bridges_k` (a pure mobile stage when False: tokens pass through) and `tokens_k` (its
+bridges and Former run on the first min(tokens_k, tokens) tokens), plus `head_expansion`.
+The default space keeps its dimensions, so it draws the same stream for a seed.
+
 Use it in your own loop:
 
     import random
     from spaces.mobile_former import MobileFormerSpace
-    space = MobileFormerSpace()                  # or MobileFormerSpace.from_file("narrow.yaml")
+    space = MobileFormerSpace()                  # or spaces.load_space("narrow.yaml" | "mobile_former_cpu")
     cfg = space.sample(random.Random(0), max_flops=150e6)
     model = mfsearch.create_model(cfg, num_classes=10)
 """
