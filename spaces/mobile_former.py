@@ -182,7 +182,16 @@ class MobileFormerSpace(Space):
         p = {name: v for name, v in p.items() if name in self.dimensions}
         if self.decode(p) != config:
             raise SpaceError("config has settings (ablations, heads, dropout, row options) outside this space")
-        return self.check_contains(p)
+        return self.check_contains(self._settle(p, config))
+
+    def _settle(self, p: dict[str, Any], config: MobileFormerConfig) -> dict[str, Any]:
+        """A parameter outside its dimension that the config does not use (an inert value a file
+        narrowed away, `tokens_k` of a stage without bridges) takes the first value of its grid
+        that decodes to the same config; one the config uses stays, and check_contains refuses it."""
+        for name, d in self.dimensions.items():
+            if not d.contains(p[name]):
+                p[name] = next((v for v in d.grid() if self.decode({**p, name: v}) == config), p[name])
+        return p
 
     def fit(self, config: MobileFormerConfig, budget: float, low: float) -> MobileFormerConfig:
         return fit_to_budget(config, budget, low)

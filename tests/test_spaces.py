@@ -283,7 +283,7 @@ def test_cpu_space_flops_range_bounds_samples(cpu_space, space):
 def test_space_files_pick_their_space_by_key(tmp_path):
     path = tmp_path / "cpu.yaml"
     path.write_text("space: mobile_former_cpu\ndimensions:\n  bridges_1: [false]\n  bridges_2: [false]\n"
-                    "  head_expansion: {low: 3, high: 4}\n")
+                    "  head_expansion: {low: 3, high: 4}\n  tokens_3: [1]\n  e1_4: [3]\n")
     space = load_space(path)
     assert isinstance(space, MobileFormerCpuSpace) and space.dimensions["bridges_1"] == Choice((False,))
     assert space_from_dict(space.to_dict()).dimensions == space.dimensions   # what a run's settings store
@@ -294,6 +294,8 @@ def test_space_files_pick_their_space_by_key(tmp_path):
         assert 3 <= cfg.head_expansion <= 4
         first_down = next(b for b in cfg.blocks if b.kind == "down")   # stage 1, or 2 after a stride-2 lite row
         assert first_down.bridges is False
+        params = space.encode(cfg)   # inert values outside the narrowed dimensions settle inside them
+        assert space.decode(params) == cfg and params["tokens_3"] == 1 and params["e1_4"] == 3
     with pytest.raises(SpaceError, match="not 'mobile_former'"):
         MobileFormerSpace.from_file(path)
     (tmp_path / "odd.yaml").write_text("space: mobile_former_gpu\n")
