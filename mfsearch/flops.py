@@ -134,20 +134,20 @@ def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, i
                 rows: int | None = None) -> tuple[int, int]:
     """Add the stem's and the first `rows` expanded rows' multiply-adds (all by default) to
     `parts`; returns the map size after them."""
-    m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
-    tok = cfg.former
+    d, g = cfg.token_dim, cfg.group_num
     f, hw = _conv(hw, 3, cfg.stem_channels(), 3, 2)
     parts["stem+head"] += f
-    for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows()[:rows]:
+    for (kind, cin, cout, stride, e1, e2), (dynamic, bridged, m) in list(
+            zip(cfg.expanded_rows(), cfg.row_globals()))[:rows]:
         area_in = hw[0] * hw[1]
         if kind == "lite":
             f1, hw = _conv(hw, cin, cin * e1, 3, stride, groups=cin)
             f2, _ = _conv(hw, cin * e1, cout, 1, 1, groups=g)
             parts["mobile"] += f1 + f2
             continue
-        if tok and cfg.mobile_to_former:
+        if bridged and cfg.mobile_to_former:
             parts["bridge"] += _m2f(area_in, cin, m, d)
-        if tok:
+        if bridged:
             parts["former"] += _former(m, d, cfg.ffn_expansion if cfg.former_ffn else None)
         if kind == "block":
             hidden = cin * e1
@@ -164,11 +164,11 @@ def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, i
             f4, _ = _conv(hw, h2, cout, 1, 1, groups=g)
             widths = [h1, h2]
             mobile = f1 + f2 + f3 + f4
-        if tok and cfg.dynamic_relu:
+        if dynamic:
             sq = d // 4
             mobile += d * sq * len(widths) + sum(sq * 2 * w for w in widths)
         parts["mobile"] += mobile
-        if tok and cfg.former_to_mobile:
+        if bridged and cfg.former_to_mobile:
             parts["bridge"] += _f2m(hw[0] * hw[1], cout, m, d)
     return hw
 

@@ -88,6 +88,20 @@ def dimension_from_spec(name: str, spec: Any) -> Dimension:
     return Choice((spec,))
 
 
+def read_space_file(path: str | Path) -> Any:
+    """A space file's content (YAML by its suffix, else JSON), or a one-line SpaceError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"space file {path} not found; pass an existing YAML/JSON file to --space")
+    try:
+        data = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") \
+            else json.loads(path.read_text())
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise SpaceError(f"space file {path} is not valid {path.suffix[1:].upper()}: {first}") from None
+    return data or {}
+
+
 class Space:
     """A named set of dimensions plus decode/encode to a model config.
 
@@ -105,16 +119,7 @@ class Space:
     @classmethod
     def from_file(cls, path: str | Path) -> Space:
         """Narrow or widen the default space from YAML/JSON: {dimensions: {name: spec}}."""
-        path = Path(path)
-        if not path.is_file():
-            raise SpaceError(f"space file {path} not found; pass an existing YAML/JSON file to --space")
-        try:
-            data = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") \
-                else json.loads(path.read_text())
-        except (yaml.YAMLError, json.JSONDecodeError) as exc:
-            first = str(exc).splitlines()[0]
-            raise SpaceError(f"space file {path} is not valid {path.suffix[1:].upper()}: {first}") from None
-        return cls.from_dict(data or {}, source=str(path))
+        return cls.from_dict(read_space_file(path), source=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "space definition") -> Space:

@@ -16,11 +16,19 @@ stage k by `e1_k`. Token dimensions are multiples of 32 (so the Former's 4 heads
 the dynamic-ReLU MLP's d/4 always divide) and channels are multiples of 4 (so the
 bridges' 2 heads and the grouped convs always divide): invalid models cannot be drawn.
 
+`MobileFormerCpuSpace` (`mobile_former_cpu`, opt-in: `--space mobile_former_cpu`, or a
+file with `space: mobile_former_cpu`) adds what each stage spends on the global part, as
+row options (mfsearch.models.config.BlockSpec) on every row of the stage: for stage k =
+0..5 (0: the `block` rows after the lite row) `dynamic_relu_k` (plain ReLU when False),
+`bridges_k` (a pure mobile stage when False: tokens pass through) and `tokens_k` (its
+bridges and Former run on the first min(tokens_k, tokens) tokens), plus `head_expansion`.
+The default space keeps its dimensions, so it draws the same stream for a seed.
+
 Use it in your own loop:
 
     import random
     from spaces.mobile_former import MobileFormerSpace
-    space = MobileFormerSpace()                  # or MobileFormerSpace.from_file("narrow.yaml")
+    space = MobileFormerSpace()                  # or spaces.load_space("narrow.yaml" | "mobile_former_cpu")
     cfg = space.sample(random.Random(0), max_flops=150e6)
     model = mfsearch.create_model(cfg, num_classes=10)
 """
@@ -32,6 +40,7 @@ from typing import Any
 
 from mfsearch.flops import estimate_flops
 from mfsearch.models import BlockSpec, MobileFormerConfig
+from mfsearch.models.config import ROW_OPTIONS
 
 from .base import Choice, FloatGrid, IntRange, Space, SpaceError, check_fit
 
@@ -66,6 +75,29 @@ for _k in STAGES:
     if STRIDES[_k] == 2:
         _DIMENSIONS[f"e2_{_k}"] = IntRange(3, 6)
 
+# The per-stage trade of the global part (the `mobile_former_cpu` space): stage 0 is its
+# `block` rows (depth0 > 1), stages 1-5 as above. Each stage's rows get its options.
+GLOBAL_STAGES = (0, *STAGES)
+_CPU_DIMENSIONS: dict[str, Any] = {"head_expansion": IntRange(2, 6)}
+for _k in GLOBAL_STAGES:
+    _CPU_DIMENSIONS[f"dynamic_relu_{_k}"] = Choice((False, True))
+    _CPU_DIMENSIONS[f"bridges_{_k}"] = Choice((False, True))
+    _CPU_DIMENSIONS[f"tokens_{_k}"] = IntRange(1, 8)
+
+
+def _stage_options(p: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """Stage k's row options; a space without the dimensions gives the published block. A
+    stage asking for more tokens than the model has runs on all of them."""
+    bridges = p.get(f"bridges_{k}", ROW_OPTIONS["bridges"])
+    tokens = min(p.get(f"tokens_{k}", p["tokens"]), p["tokens"])
+    return {"dynamic_relu": p.get(f"dynamic_relu_{k}", ROW_OPTIONS["dynamic_relu"]), "bridges": bridges,
+            "tokens": tokens if bridges and tokens < p["tokens"] else None}
+
+
+def _ordered(d: Any) -> bool:
+    """Whether MAdds grow with the dimension's value: ranges, and switches (True adds a part)."""
+    return not isinstance(d, Choice) or all(isinstance(v, bool) for v in d.values)
+
 
 class MobileFormerSpace(Space):
     name = "mobile_former"
@@ -81,18 +113,19 @@ class MobileFormerSpace(Space):
             raise SpaceError(f"unknown channel template {p.get('channels')!r}; "
                              f"known: {', '.join(CHANNEL_TEMPLATES)}") from None
         rows = [["lite", p["lite_e1"], base[1], 1, p["lite_stride"], 0]]
-        rows += [["block", p["e1_0"], base[1], 1, 1, 0]] * (p["depth0"] - 1)
+        rows += [["block", p["e1_0"], base[1], 1, 1, 0, _stage_options(p, 0)]] * (p["depth0"] - 1)
         for k in STAGES:
             if k == 1 and p["lite_stride"] == 2:
                 continue  # keep the output stride at 32
-            depth, c = p[f"depth{k}"], base[k + 1]
+            depth, c, options = p[f"depth{k}"], base[k + 1], _stage_options(p, k)
             if STRIDES[k] == 2:
-                rows.append(["down", p["down_e1"], c, 1, 2, p[f"e2_{k}"]])
+                rows.append(["down", p["down_e1"], c, 1, 2, p[f"e2_{k}"], options])
                 depth -= 1
-            rows += [["block", p[f"e1_{k}"], c, 1, 1, 0]] * depth
+            rows += [["block", p[f"e1_{k}"], c, 1, 1, 0, options]] * depth
         return MobileFormerConfig(
             blocks=tuple(BlockSpec.from_row(r) for r in rows), stem=base[0], width_mult=p["width_mult"],
             tokens=p["tokens"], token_dim=p["token_dim"], head_hidden=p["head_hidden"],
+            head_expansion=p.get("head_expansion", MobileFormerConfig.head_expansion),
             group_num=p["group_num"], resolution=p["resolution"])
 
     def encode(self, config: MobileFormerConfig) -> dict[str, Any]:
@@ -100,14 +133,17 @@ class MobileFormerSpace(Space):
         rows = [b for b in config.blocks for _ in range(b.n)]
         stem_and_c0 = (config.stem, rows[0].out)
         p: dict[str, Any] = dict(self.INERT)
+        for k in GLOBAL_STAGES:   # what an absent stage, or one on the published block, encodes to
+            p.update({f"dynamic_relu_{k}": True, f"bridges_{k}": True, f"tokens_{k}": config.tokens})
         p.update(width_mult=config.width_mult, tokens=config.tokens, token_dim=config.token_dim,
-                 head_hidden=config.head_hidden, group_num=config.group_num, resolution=config.resolution,
-                 lite_e1=rows[0].e1, lite_stride=rows[0].stride)
+                 head_hidden=config.head_hidden, head_expansion=config.head_expansion, group_num=config.group_num,
+                 resolution=config.resolution, lite_e1=rows[0].e1, lite_stride=rows[0].stride)
         if rows[0].kind != "lite":
             raise SpaceError("config does not start with a lite row")
         i = 1
         while i < len(rows) and rows[i].kind == "block" and rows[i].out == rows[0].out:
             p["e1_0"] = rows[i].e1
+            p.update(_encode_options(rows[i], 0, config.tokens))
             i += 1
         p["depth0"] = i
         channels = list(stem_and_c0) + [None] * 5
@@ -120,6 +156,7 @@ class MobileFormerSpace(Space):
                     raise SpaceError(f"stage {k} does not start with a down row")
                 down_e1.append(rows[i].e1)
                 p[f"e2_{k}"] = rows[i].e2
+                p.update(_encode_options(rows[i], k, config.tokens))
                 channels[k + 1] = rows[i].out
                 i, depth = i + 1, 1
             else:
@@ -131,6 +168,7 @@ class MobileFormerSpace(Space):
                 if STRIDES[k] == 1 and rows[i].out == channels[k]:
                     break  # still the previous stage's width
                 p[f"e1_{k}"] = rows[i].e1
+                p.update(_encode_options(rows[i], k, config.tokens))
                 i, depth = i + 1, depth + 1
             p[f"depth{k}"] = depth
         if i != len(rows) or len(set(down_e1)) > 1:
@@ -141,23 +179,51 @@ class MobileFormerSpace(Space):
         if template is None:
             raise SpaceError(f"channels {channels} match no template ({', '.join(CHANNEL_TEMPLATES)})")
         p["channels"] = template
+        p = {name: v for name, v in p.items() if name in self.dimensions}
         if self.decode(p) != config:
-            raise SpaceError("config has settings (ablations, heads, dropout) outside this space")
-        return self.check_contains(p)
+            raise SpaceError("config has settings (ablations, heads, dropout, row options) outside this space")
+        return self.check_contains(self._settle(p, config))
+
+    def _settle(self, p: dict[str, Any], config: MobileFormerConfig) -> dict[str, Any]:
+        """A parameter outside its dimension that the config does not use (an inert value a file
+        narrowed away, `tokens_k` of a stage without bridges) takes the first value of its grid
+        that decodes to the same config; one the config uses stays, and check_contains refuses it."""
+        for name, d in self.dimensions.items():
+            if not d.contains(p[name]):
+                p[name] = next((v for v in d.grid() if self.decode({**p, name: v}) == config), p[name])
+        return p
 
     def fit(self, config: MobileFormerConfig, budget: float, low: float) -> MobileFormerConfig:
         return fit_to_budget(config, budget, low)
 
     def flops_range(self) -> tuple[int, int]:
         """Smallest and largest MAdds the space holds (FLOPs grow with every ordered dimension)."""
-        ordered = {n: d.grid() for n, d in self.dimensions.items() if not isinstance(d, Choice)}
-        categorical = {n: d.values for n, d in self.dimensions.items() if isinstance(d, Choice)}
+        ordered = {n: d.grid() for n, d in self.dimensions.items() if _ordered(d)}
+        categorical = {n: d.values for n, d in self.dimensions.items() if not _ordered(d)}
         lows, highs = [], []
         for combo in itertools.product(*categorical.values()):
             fixed = dict(zip(categorical, combo))
-            lows.append(self.flops(self.decode({**fixed, **{n: g[0] for n, g in ordered.items()}})))
-            highs.append(self.flops(self.decode({**fixed, **{n: g[-1] for n, g in ordered.items()}})))
+            lows.append(self.flops(self.decode({**fixed, **{n: min(g) for n, g in ordered.items()}})))
+            highs.append(self.flops(self.decode({**fixed, **{n: max(g) for n, g in ordered.items()}})))
         return min(lows), max(highs)
+
+
+def _encode_options(row: BlockSpec, k: int, tokens: int) -> dict[str, Any]:
+    """Stage k's parameters from one of its rows (decode checks that the stage's rows agree);
+    a row without bridges encodes its inert token count, all the model's tokens."""
+    return {f"dynamic_relu_{k}": row.dynamic_relu, f"bridges_{k}": row.bridges,
+            f"tokens_{k}": row.tokens or tokens}
+
+
+class MobileFormerCpuSpace(MobileFormerSpace):
+    """The default space plus, per stage, what it spends on the global part: dynamic ReLU or
+    plain ReLU (`dynamic_relu_k`), bridges and Former or none (`bridges_k`), how many of the
+    model's tokens they run on (`tokens_k`, capped at `tokens`), and the head's expansion.
+    On a one-thread CPU the global part costs far more time than its share of MAdds, so a
+    latency-aware search can trade it stage by stage."""
+
+    name = "mobile_former_cpu"
+    DIMENSIONS = {**_DIMENSIONS, **_CPU_DIMENSIONS}
 
 
 def fit_to_budget(config: MobileFormerConfig, budget: float, low: float = 0.9,

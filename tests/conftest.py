@@ -1,6 +1,7 @@
 import os
 import random
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,33 @@ def random_mobile_former_config(rng: random.Random) -> MobileFormerConfig:
     bridge_heads = rng.choice([h for h in (1, 2, 3, 4, 8) if all(c % h == 0 for c in bridged)])
     group_num = rng.choice([1] + [g for g in (2, 3, 4, 8) if all(c % g == 0 for c in grouped)])
     return cfg.replace(bridge_heads=bridge_heads, group_num=group_num)
+
+
+def with_row_options(cfg: MobileFormerConfig, rng: random.Random) -> MobileFormerConfig:
+    """`cfg` with random row options on its non-lite rows (dynamic ReLU, bridges, a token count)
+    and a random head expansion; a config without a Former takes the head expansion only."""
+    rows = []
+    for b in cfg.blocks:
+        if b.kind != "lite" and cfg.former:
+            bridges = rng.random() > 0.4
+            b = replace(b, dynamic_relu=rng.random() > 0.5, bridges=bridges,
+                        tokens=rng.randint(1, cfg.tokens) if bridges else None)
+        rows.append(b)
+    return cfg.replace(blocks=tuple(rows), head_expansion=rng.choice([2, 3, 4, 6]))
+
+
+# mobile_former_26m with every row option (tests/test_*.py): a pure mobile stage-0 row, a stage
+# on one and then two of the three tokens with plain ReLU in its down row, a row without bridges
+# that keeps dynamic ReLU (read off the token passed through), and a narrower head
+MIXED_ROWS = (["lite", 3, 12, 1, 2, 0], ["block", 3, 12, 1, 1, 0, {"bridges": False, "dynamic_relu": False}],
+              ["down", 6, 24, 1, 2, 4, {"tokens": 1, "dynamic_relu": False}], ["block", 3, 24, 1, 1, 0, {"tokens": 2}],
+              ["down", 6, 48, 1, 2, 4, {"bridges": False}], ["block", 4, 48, 1, 1, 0], ["block", 6, 64, 1, 1, 0],
+              ["down", 6, 96, 1, 2, 4], ["block", 6, 96, 1, 1, 0])
+
+
+def mixed_config(**overrides) -> MobileFormerConfig:
+    import mfsearch
+    return mfsearch.get_config("mobile_former_26m", blocks=MIXED_ROWS, head_expansion=4, **overrides)
 
 
 def on_ci() -> bool:

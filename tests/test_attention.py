@@ -3,7 +3,7 @@ import random
 
 import pytest
 import torch
-from conftest import random_mobile_former_config
+from conftest import mixed_config, random_mobile_former_config
 
 import mfsearch
 from mfsearch.models.mobile_former import MobileFormerBlock
@@ -91,6 +91,43 @@ def test_random_configs_capture():
             else:
                 assert m["former_to_mobile"] is None, m["block"]
     assert seen == {("m2f", True), ("m2f", False), ("f2m", True), ("f2m", False)}  # both cases checked
+
+
+def test_rows_without_bridges_are_skipped_and_fewer_tokens_give_smaller_maps():
+    torch.manual_seed(0)
+    model = mfsearch.create_model(mixed_config(), num_classes=10)
+    maps = mfsearch.attention_maps(model, torch.randn(2, 3, 64, 64))
+    # rows 1 and 4 have no bridges (conftest.MIXED_ROWS); rows 2 and 3 run on 1 and 2 tokens
+    assert [m["block"] for m in maps] == [2, 3, 5, 6, 7, 8, "final"]
+    tokens = {m["block"]: m["mobile_to_former"].shape[2] for m in maps}
+    assert tokens == {2: 1, 3: 2, 5: 3, 6: 3, 7: 3, 8: 3, "final": 3}
+    for m in maps[:-1]:
+        t = tokens[m["block"]]
+        assert m["former_to_mobile"].shape[-1] == t and m["tokens"].shape[-2:] == (t, t)
+
+
+def test_attention_figures_and_report_take_blocks_on_fewer_tokens(tmp_path):
+    """Figures, entropies and the report over blocks that run on different numbers of tokens."""
+    import numpy as np
+
+    from mfsearch.analysis.attention import Sample, report_lines, summarize
+    from mfsearch.analysis.attention_figures import plot_entropy, plot_f2m, plot_m2f, plot_tokens
+    torch.manual_seed(0)
+    model = mfsearch.create_model(mixed_config(), num_classes=10).eval()
+    images = torch.randn(1, 3, 64, 64)
+    masks = torch.zeros(1, 64, 64, dtype=torch.bool)
+    masks[:, 16:40, 16:40] = True
+    sample = Sample(model, {"dataset": "shapes", "resolution": 64}, images, np.zeros((1, 64, 64, 3)), ["disc"], masks)
+    maps = mfsearch.attention_maps(model, images)
+    rows = summarize(maps, masks)
+    files = plot_m2f(sample, maps, 0, False, tmp_path) + plot_f2m(sample, maps, 0, tmp_path)
+    files += plot_tokens(maps, tmp_path) + plot_entropy(rows, tmp_path)
+    assert all(f.stat().st_size > 1_000 for f in files)
+    lines = report_lines(sample, rows)
+    block2 = [line for line in lines if line.startswith("| 2 |")]   # on 1 of 3 tokens: blank cells for 2
+    headers = [line for line in lines if line.startswith("| block |")]
+    assert len(block2) == len(headers) == 2
+    assert [line.count("|") for line in block2] == [line.count("|") for line in headers]
 
 
 def _analyze():

@@ -54,6 +54,8 @@ def test_space_reports_range_and_sampling_speed(capsys):
     assert main(["space", "--budget", "150M", "--seconds", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "space mobile_former" in out and "feasible samples/s" in out
+    assert main(["space", "--budget", "150M", "--seconds", "0.2", "--space", "mobile_former_cpu"]) == 0
+    assert "space mobile_former_cpu: 45 dimensions" in capsys.readouterr().out
 
 
 def test_dashboard_refuses_folders_without_an_optuna_storage(tmp_path, capsys):

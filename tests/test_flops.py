@@ -2,7 +2,7 @@
 import random
 
 import pytest
-from conftest import random_mobile_former_config
+from conftest import mixed_config, random_mobile_former_config, with_row_options
 
 import mfsearch
 from mfsearch.models import MOBILENET_V3_PUBLISHED, preset_table
@@ -87,6 +87,49 @@ def test_estimate_equals_fvcore_on_random_configs():
         assert {(field, v) for v in values} <= seen, field
     for switch in ("mobile_to_former", "former_to_mobile", "dynamic_relu", "former_ffn", "former"):
         assert {(switch, True), (switch, False)} <= seen, switch
+
+
+def _rows(name: str, **options) -> tuple:
+    """A preset's rows with `options` on every non-lite row."""
+    return tuple([*b.to_row(), options] if b.kind != "lite" else b.to_row()
+                 for b in mfsearch.preset_config(name).blocks)
+
+
+ROW_OPTION_CASES = {
+    "static": lambda: mfsearch.get_config("mobile_former_151m", blocks=_rows("mobile_former_151m", dynamic_relu=False)),
+    "no_bridges": lambda: mfsearch.get_config("mobile_former_52m", blocks=_rows("mobile_former_52m", bridges=False)),
+    "one_token": lambda: mfsearch.get_config("mobile_former_96m", blocks=_rows("mobile_former_96m", tokens=1)),
+    "head_expansion_2": lambda: mfsearch.get_config("mobile_former_26m", head_expansion=2),
+    "head_expansion_3": lambda: mfsearch.get_config("mobile_former_294m", head_expansion=3, group_num=4),
+    "mixed": mixed_config,
+    "mixed_no_m2f": lambda: mixed_config(mobile_to_former=False, former_ffn=False),
+}
+
+
+@pytest.mark.parametrize("case", list(ROW_OPTION_CASES))
+def test_estimate_equals_fvcore_with_row_options_and_head_expansion(case):
+    """Each new dimension alone and all together: a plain-ReLU stage, stages without bridges,
+    stages on fewer tokens, a narrower head, and a mix with the ablation switches."""
+    cfg = ROW_OPTION_CASES[case]()
+    traced = mfsearch.count_flops(cfg, resolution=96)
+    est = mfsearch.estimate_flops(cfg, 96, breakdown=True)
+    assert est["total"] == traced.flops and {p: est[p] for p in traced.breakdown} == traced.breakdown
+    assert mfsearch.estimate_params(cfg) == traced.params
+    assert mfsearch.estimate_flops(cfg) < mfsearch.estimate_flops(cfg.replace(
+        blocks=tuple(b.to_row()[:6] for b in cfg.blocks), head_expansion=6))   # each trades MAdds away
+
+
+def test_estimate_equals_fvcore_on_random_configs_with_row_options():
+    rng = random.Random(5)
+    seen = set()
+    for _ in range(12):
+        cfg = with_row_options(random_mobile_former_config(rng), rng)
+        traced = mfsearch.count_flops(cfg, resolution=64)   # the trace's cost grows with the size
+        est = mfsearch.estimate_flops(cfg, 64, breakdown=True)
+        assert est["total"] == traced.flops, cfg.to_json()
+        assert {p: est[p] for p in traced.breakdown} == traced.breakdown, cfg.to_json()
+        seen |= {k for b in cfg.blocks for k in b.options()}
+    assert seen == {"dynamic_relu", "bridges", "tokens"}
 
 
 @pytest.mark.parametrize("res", [32, 64, 100, 320])

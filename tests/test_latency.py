@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
-from conftest import random_mobile_former_config
+from conftest import mixed_config, random_mobile_former_config
 
 import mfsearch
 from mfsearch import latency as latency_mod
@@ -54,6 +54,14 @@ def test_random_configs_and_ablations_export(tmp_path):
         model = mfsearch.create_model(cfg, num_classes=10)
         path = export_onnx(model, tmp_path / f"m{i}.onnx", resolution=64, dynamic_batch=False)
         assert path.stat().st_size > 10_000
+
+
+def test_row_options_and_head_expansion_export(tmp_path):
+    """Every new dimension at once (conftest.MIXED_ROWS): the token slices and the concatenation
+    of the passed-through tokens export, and ONNX Runtime agrees at another batch size."""
+    model = mfsearch.create_model(mixed_config(), num_classes=10)
+    path = export_onnx(model, tmp_path / "mixed.onnx", resolution=64)
+    assert _ort_max_diff(path, model, batch=3) <= TOLERANCE
 
 
 def test_export_cli_exports_a_checkpoint_and_refuses_bad_input(tmp_path, capsys):

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_mobile_former_config
+from conftest import mixed_config, random_mobile_former_config, with_row_options
 
 import mfsearch
 from mfsearch.models import MobileFormerConfig, MobileNetV3Config, config_from_dict
@@ -99,6 +99,66 @@ def test_random_configs_round_trip_and_run():
         cfg = random_mobile_former_config(rng)
         assert MobileFormerConfig.from_json(cfg.to_json()) == cfg
         _forward_backward(mfsearch.create_model(cfg, num_classes=5), res=48, classes=5)
+
+
+def test_row_options_build_what_they_say():
+    """mixed_config's rows (conftest.MIXED_ROWS): each block carries what its row asks for."""
+    model = mfsearch.create_model(mixed_config(), num_classes=10)
+    b = model.blocks
+    assert b[1].m2f is None and b[1].former is None and b[1].f2m is None and b[1].coeffs is None
+    assert b[2].split == 1 and b[2].coeffs is None and b[2].m2f is not None and b[2].f2m is not None
+    assert b[3].split == 2 and b[3].coeffs is not None
+    assert b[4].former is None and b[4].m2f is None and b[4].coeffs is not None   # dynamic ReLU, no bridges
+    assert all(blk.split is None and blk.former is not None and blk.coeffs is not None for blk in b[5:])
+    assert model.tokens.shape == (3, 128) and model.head.conv[1].out_channels == 4 * model.config.last_channels()
+    _forward_backward(model)
+
+
+def test_tokens_a_block_does_not_run_on_pass_through_unchanged():
+    model = mfsearch.create_model(mixed_config(), num_classes=10).eval()
+    x, z = torch.randn(2, 12, 16, 16), torch.randn(2, 3, 128)
+    with torch.no_grad():
+        _, z1 = model.blocks[1](x, z)                    # no bridges: every token passes
+        assert z1 is z
+        _, z2 = model.blocks[3](torch.randn(2, 24, 8, 8), z)   # on the first 2 tokens: the third passes
+        assert torch.equal(z2[:, 2:], z[:, 2:]) and not torch.equal(z2[:, :2], z[:, :2])
+
+
+def test_static_row_uses_plain_relu():
+    block = mfsearch.create_model(mixed_config(), num_classes=10).blocks[2]
+    x = torch.randn(3, 4)
+    assert torch.equal(block._act(x, None, 0), torch.relu(x))   # coeffs is None there
+
+
+def test_row_options_round_trip_and_default_rows_keep_six_columns():
+    cfg = mixed_config()
+    again = MobileFormerConfig.from_json(cfg.to_json())
+    assert again == cfg and again.to_json() == cfg.to_json()
+    assert [len(r) for r in json.loads(cfg.to_json())["blocks"]] == [6, 7, 7, 7, 7, 6, 6, 6, 6]
+    # a row on all the model's tokens, or with options at their defaults, is the published row
+    plain = mfsearch.preset_config("mobile_former_26m")
+    spelled = plain.replace(blocks=tuple([*b.to_row(), {"tokens": 3, "bridges": True}] if b.kind != "lite"
+                                         else b.to_row() for b in plain.blocks))
+    assert spelled == plain and spelled.to_json() == plain.to_json()
+    rng = random.Random(2)
+    for _ in range(6):
+        cfg = with_row_options(random_mobile_former_config(rng), rng)
+        assert MobileFormerConfig.from_json(cfg.to_json()) == cfg
+        _forward_backward(mfsearch.create_model(cfg, num_classes=5), res=48, classes=5)
+
+
+@pytest.mark.parametrize("rows,over,msg", [
+    ((["lite", 3, 12, 1, 2, 0, {"bridges": False}],), {}, "lite row"),
+    ((["lite", 3, 12, 1, 2, 0], ["down", 6, 24, 1, 2, 4, {"tokens": 4}]), {}, "must be in 1..3"),
+    ((["lite", 3, 12, 1, 2, 0], ["down", 6, 24, 1, 2, 4, {"tokens": 1, "bridges": False}]), {}, "no bridges"),
+    ((["lite", 3, 12, 1, 2, 0], ["down", 6, 24, 1, 2, 4, {"dynamic_relu": False}]), {"former": False}, "no Former"),
+    ((["lite", 3, 12, 1, 2, 0], ["down", 6, 24, 1, 2, 4, {"colour": 1}]), {}, "unknown block row options"),
+    ((["lite", 3, 12, 1, 2, 0, 0, 0],), {}, "optional dict"),
+    ((["lite", 3, 12, 1, 2, 0],), {"head_expansion": 0}, "head_expansion"),
+])
+def test_invalid_row_options_are_refused(rows, over, msg):
+    with pytest.raises(ValueError, match=msg):
+        mfsearch.get_config("mobile_former_26m", blocks=rows, **over)
 
 
 @pytest.mark.parametrize("res", [32, 47, 128, 320])

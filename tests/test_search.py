@@ -67,6 +67,33 @@ def test_optuna_end_to_end(tmp_path, objective):
     assert base.empty  # the smallest MobileNetV3 (Small-0.5, 28.9M) is over this budget
 
 
+def test_the_cpu_space_by_name_and_by_file(tmp_path):
+    """`--space mobile_former_cpu` selects the registered space; a file with that `space:` key
+    narrows it, and the run records its dimensions and builds its configs."""
+    from mfsearch.cli.search import add_arguments, settings_from_args
+    from mfsearch.search.evaluate import make_space
+    from spaces import MobileFormerCpuSpace
+    parser = __import__("argparse").ArgumentParser()
+    add_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--budget", "150M", "--space", "mobile_former_cpu"]))
+    assert settings.space["space"] == "mobile_former_cpu" and settings.space_file is None
+    assert isinstance(make_space(settings), MobileFormerCpuSpace)
+    tiny = (REPO / "tests" / "data" / "tiny_space.yaml").read_text().replace("space: mobile_former\n", "")
+    path = tmp_path / "tiny_cpu.yaml"
+    path.write_text("space: mobile_former_cpu\n" + tiny + "  bridges_2: [false]\n  tokens_3: [1]\n"
+                    "  head_expansion: [3]\n")
+    assert run_cli(tmp_path, "--budget", "20M", "--trials", "2", "--name", "cpu", "--space", str(path),
+                   "--no-baselines") == 0
+    df = trials(tmp_path, "cpu")
+    assert {"bridges_2", "tokens_3", "dynamic_relu_5", "head_expansion"} <= set(df.columns)
+    import mfsearch
+    from mfsearch.models import config_from_dict
+    for text in df.loc[df["status"] == "complete", "config"]:
+        cfg = config_from_dict(json.loads(text))
+        assert cfg.head_expansion == 3 and mfsearch.estimate_flops(cfg) <= 20e6
+        assert any(b.options().get("bridges") is False for b in cfg.blocks)
+
+
 def test_infeasible_proposals_are_recorded_not_trained(tmp_path):
     # Seed 0 at 6M: the sampler's three random start-up proposals (deterministic, before
     # any result can steer it) are 7.8M, 5.5M and 13.8M MAdds in the tiny space, so the
@@ -235,6 +262,7 @@ BAD = [
     (["--budget", "150M", "--confirm-top", "-1"], "--confirm-top"),
     (["--budget", "150M", "--save-weights", "some"], "--save-weights must be one of"),
     (["--experiment", "experiments/tokens.yaml", "--save-weights", "best"], "every run"),
+    (["--budget", "150M", "--space", "mobilenet_v3"], "needs a Mobile-Former space"),
 ]
 
 

@@ -7,7 +7,19 @@ from pathlib import Path
 import pytest
 
 import mfsearch
-from spaces import Choice, FloatGrid, IntRange, MobileFormerSpace, MobileNetV3Space, SpaceError, fit_to_budget
+from spaces import (
+    SPACES,
+    Choice,
+    FloatGrid,
+    IntRange,
+    MobileFormerCpuSpace,
+    MobileFormerSpace,
+    MobileNetV3Space,
+    SpaceError,
+    fit_to_budget,
+    load_space,
+    space_from_dict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -206,3 +218,98 @@ def test_mobilenet_v3_space():
     assert len(space.members()) == 2 * 4 * 6
     for cfg in members:
         assert space.decode(space.encode(cfg)) == cfg
+
+
+# ---- mobile_former_cpu: the per-stage trade of the global part ------------------------------
+
+@pytest.fixture(scope="module")
+def cpu_space():
+    return MobileFormerCpuSpace()
+
+
+def test_cpu_space_is_the_default_space_plus_the_new_dimensions(space, cpu_space):
+    new = set(cpu_space.dimensions) - set(space.dimensions)
+    assert {k: v for k, v in cpu_space.dimensions.items() if k in space.dimensions} == space.dimensions
+    assert new == {"head_expansion"} | {f"{d}_{k}" for d in ("dynamic_relu", "bridges", "tokens") for k in range(6)}
+    assert SPACES["mobile_former_cpu"] is MobileFormerCpuSpace
+    assert load_space("mobile_former_cpu").dimensions == cpu_space.dimensions
+
+
+def test_cpu_space_samples_encode_and_decode_to_themselves(cpu_space):
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(300):
+        cfg = cpu_space.sample(rng)
+        params = cpu_space.encode(cfg)
+        assert cpu_space.decode(params) == cfg
+        assert all(cpu_space.dimensions[n].contains(v) for n, v in params.items())
+        seen |= {k for b in cfg.blocks for k in b.options()} | {("head", cfg.head_expansion)}
+    assert seen >= {"dynamic_relu", "bridges", "tokens"} | {("head", h) for h in range(2, 7)}
+    for name in mfsearch.list_models("mobile_former"):   # the published block is in the space
+        cfg = mfsearch.preset_config(name)
+        assert cpu_space.decode(cpu_space.encode(cfg)) == cfg
+
+
+def test_cpu_space_dimensions_change_the_model_where_not_inert(cpu_space):
+    base = cpu_space.encode(mfsearch.preset_config("mobile_former_151m"))   # depth0 1: stage 0 is inert
+    for name in ("head_expansion", "dynamic_relu_3", "bridges_3", "tokens_3", "tokens_5", "bridges_4"):
+        values = cpu_space.dimensions[name].grid()
+        configs = {cpu_space.decode({**base, "tokens": 8, name: v}).to_json() for v in values}
+        assert len(configs) == len(values), name
+    assert len({cpu_space.decode({**base, "bridges_0": v}).to_json() for v in (False, True)}) == 1
+    # a stage asking for more tokens than the model has (151M: 6) runs on all of them
+    assert cpu_space.decode({**base, "tokens_3": 8}) == cpu_space.decode({**base, "tokens_3": 6})
+    cfg = cpu_space.decode({**base, "bridges_2": False, "tokens_2": 2, "dynamic_relu_3": False, "tokens_3": 2})
+    stage2 = [b for b in cfg.blocks if b.out == 32]
+    assert stage2 and all(b.options() == {"bridges": False} for b in stage2)   # tokens_2 inert without bridges
+    assert cpu_space.encode(cfg)["tokens_2"] == cfg.tokens
+
+
+def test_default_space_refuses_configs_using_the_new_dimensions(space, cpu_space):
+    base = cpu_space.encode(mfsearch.preset_config("mobile_former_151m"))
+    for change in ({"bridges_3": False}, {"tokens_2": 1}, {"dynamic_relu_5": False}, {"head_expansion": 4}):
+        with pytest.raises(SpaceError, match="outside this space"):
+            space.encode(cpu_space.decode({**base, **change}))
+
+
+def test_cpu_space_flops_range_bounds_samples(cpu_space, space):
+    lo, hi = cpu_space.flops_range()
+    assert lo < space.flops_range()[0] and hi == space.flops_range()[1]   # the published block is the dearest
+    rng = random.Random(3)
+    for _ in range(300):
+        assert lo <= cpu_space.flops(cpu_space.sample(rng)) <= hi
+
+
+def test_space_files_pick_their_space_by_key(tmp_path):
+    path = tmp_path / "cpu.yaml"
+    path.write_text("space: mobile_former_cpu\ndimensions:\n  bridges_1: [false]\n  bridges_2: [false]\n"
+                    "  head_expansion: {low: 3, high: 4}\n  tokens_3: [1]\n  e1_4: [3]\n")
+    space = load_space(path)
+    assert isinstance(space, MobileFormerCpuSpace) and space.dimensions["bridges_1"] == Choice((False,))
+    assert space_from_dict(space.to_dict()).dimensions == space.dimensions   # what a run's settings store
+    assert isinstance(load_space(REPO / "tests" / "data" / "tiny_space.yaml"), MobileFormerSpace)
+    rng = random.Random(0)
+    for _ in range(50):
+        cfg = space.sample(rng)
+        assert 3 <= cfg.head_expansion <= 4
+        first_down = next(b for b in cfg.blocks if b.kind == "down")   # stage 1, or 2 after a stride-2 lite row
+        assert first_down.bridges is False
+        params = space.encode(cfg)   # inert values outside the narrowed dimensions settle inside them
+        assert space.decode(params) == cfg and params["tokens_3"] == 1 and params["e1_4"] == 3
+    with pytest.raises(SpaceError, match="not 'mobile_former'"):
+        MobileFormerSpace.from_file(path)
+    (tmp_path / "odd.yaml").write_text("space: mobile_former_gpu\n")
+    with pytest.raises(SpaceError, match="unknown space"):
+        load_space(tmp_path / "odd.yaml")
+
+
+def test_cpu_space_optuna_adapter(cpu_space):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        params = cpu_space.suggest(trial)
+        cfg = cpu_space.decode(params)
+        assert cpu_space.decode(cpu_space.encode(cfg)) == cfg
+        study.tell(trial, cpu_space.flops(cfg))

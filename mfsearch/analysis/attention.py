@@ -130,9 +130,9 @@ def report_lines(sample: Sample, rows: list[dict]) -> list[str]:
              "## Mobile->Former: how spread each token's attention is", "",
              "Normalised entropy of each token's map over the feature map (1 = uniform, 0 = one position), "
              "mean over images and heads.", ""]
-    tokens = max(len(r["entropy"]) for r in rows)
+    tokens = max(len(r["entropy"]) for r in rows)   # a block may run on its first few tokens only
     lines += markdown_table(["block", "map"] + [f"token {t}" for t in range(tokens)] + ["mean"],
-                            [[r["block"], f"{r['size'][0]}x{r['size'][1]}"] + [f"{e:.3f}" for e in r["entropy"]]
+                            [[r["block"], f"{r['size'][0]}x{r['size'][1]}"] + _cells(r["entropy"], tokens)
                              + [f"{np.mean(r['entropy']):.3f}"] for r in rows])
     single = [str(r["block"]) for r in rows if r["size"] == (1, 1)]
     if single:
@@ -144,9 +144,14 @@ def report_lines(sample: Sample, rows: list[dict]) -> list[str]:
                   "Share of each token's Mobile->Former attention on the object pixels, against the share of the "
                   "map the objects cover (a token blind to the objects scores about that).", ""]
         lines += markdown_table(["block", "objects' area"] + [f"token {t}" for t in range(tokens)] + ["best / area"],
-                                [[r["block"], f"{r['object_area']:.3f}"] + [f"{s:.3f}" for s in r["object_share"]]
+                                [[r["block"], f"{r['object_area']:.3f}"] + _cells(r["object_share"], tokens)
                                  + [f"{max(r['object_share']) / max(r['object_area'], 1e-9):.2f}x"] for r in rows])
     return lines
+
+
+def _cells(values: list[float], tokens: int) -> list[str]:
+    """One cell per token; a token the block does not run on is left blank."""
+    return [f"{v:.3f}" for v in values] + [""] * (tokens - len(values))
 
 
 def _protocol_text(p: dict | None) -> str:

@@ -34,19 +34,21 @@ def plot_m2f(sample: Sample, maps: list[dict], k: int, per_head: bool, out_dir: 
         for h in heads:
             sel = w[k].mean(0) if h is None else w[k, h]                      # tokens x positions
             rows.append((f"{m['block']}" + ("" if h is None else f" h{h}"), _upsample(sel, m["m2f_size"], res)))
-    tokens = rows[0][1].shape[0]
+    tokens = max(up.shape[0] for _, up in rows)   # a block may run on the first few tokens only
     fig, axes = plt.subplots(len(rows), tokens + 1, figsize=(1.3 * (tokens + 1), 1.3 * len(rows)), squeeze=False)
     for r, (label, up) in enumerate(rows):
         axes[r, 0].imshow(img)
         axes[r, 0].set_ylabel(f"block {label}", fontsize=7)
-        for t in range(tokens):
+        for t in range(up.shape[0]):
             axes[r, t + 1].imshow(img)
             axes[r, t + 1].imshow(up[t], cmap="inferno", alpha=0.6)
-            if r == 0:
-                axes[r, t + 1].set_title(f"token {t}", fontsize=8)
+    for t in range(tokens):
+        axes[0, t + 1].set_title(f"token {t}", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+        if not ax.images:
+            ax.axis("off")   # a token this block does not run on
     fig.suptitle(f"Mobile->Former: where each token looks ({sample.labels[k]})", fontsize=9)
     return save(fig, out_dir, f"m2f_image{k}", 0.0, 0.97, svg=False)
 
@@ -57,7 +59,7 @@ def plot_f2m(sample: Sample, maps: list[dict], k: int, out_dir: Path) -> list[Pa
     blocks = [m for m in maps if m["former_to_mobile"] is not None]
     if not blocks:
         return []
-    tokens = blocks[0]["former_to_mobile"].shape[-1]
+    tokens = max(m["former_to_mobile"].shape[-1] for m in blocks)
     cmap = plt.get_cmap("tab10" if tokens <= 10 else "tab20", tokens)
     fig, axes = plt.subplots(1, len(blocks) + 1, figsize=(1.5 * (len(blocks) + 1), 1.9), squeeze=False)
     axes[0, 0].imshow(img)
@@ -92,7 +94,9 @@ def plot_tokens(maps: list[dict], out_dir: Path) -> list[Path]:
 
 def plot_entropy(rows: list[dict], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    ent = np.array([r["entropy"] for r in rows])                             # blocks x tokens
+    ent = np.full((len(rows), max(len(r["entropy"]) for r in rows)), np.nan)  # blocks x tokens; NaN: not run on
+    for i, r in enumerate(rows):
+        ent[i, :len(r["entropy"])] = r["entropy"]
     xs = np.arange(len(rows))
     for t in range(ent.shape[1]):
         ax.plot(xs, ent[:, t], marker="o", ms=3, label=f"token {t}")

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 
-from spaces import MobileFormerSpace, SpaceError
+from spaces import SPACES, MobileFormerSpace, SpaceError, load_space
 
 from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration, parse_params
 from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
@@ -105,7 +105,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-weights", help=f"{' | '.join(SAVE_WEIGHTS)}: keep the trained weights of the best "
                    "complete trial as best.pt (search default), of every complete trial (weights/; a study: one per "
                    "variant, seed and protocol), or none (study default); load with mfsearch.load_checkpoint")
-    p.add_argument("--space", help="YAML/JSON file narrowing or widening the default space")
+    p.add_argument("--space", help="a registered Mobile-Former space (mobile_former, the default; mobile_former_cpu: "
+                   "per-stage dynamic ReLU, bridges and tokens, and the head's expansion) or a YAML/JSON file "
+                   "narrowing or widening the one its `space:` key names")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="run name (default: budget and time); reuse a name to resume that run")
     p.add_argument("--out", default="runs", help="folder holding run folders (default runs/)")
@@ -122,8 +124,11 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     budget = parse_budget(args.budget)
     space, space_file = None, None
     if args.space:
-        space = MobileFormerSpace.from_file(args.space).to_dict()
-        space_file = os.path.abspath(args.space)
+        loaded = load_space(args.space)
+        if not isinstance(loaded, MobileFormerSpace):
+            raise SpaceError(f"--space {args.space}: a search needs a Mobile-Former space, not {loaded.name!r}")
+        space = loaded.to_dict()
+        space_file = None if args.space in SPACES else os.path.abspath(args.space)   # a name: no file
     try:
         protocol = ProxyProtocol(epochs=args.epochs, data_fraction=args.data_fraction, batch_size=args.batch_size,
                                  lr=args.lr, test_fraction=args.test_fraction, base_resolution=args.base_resolution,

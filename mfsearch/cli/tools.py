@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from spaces import MobileFormerSpace, SpaceError
+from spaces import MobileFormerSpace, SpaceError, load_space
 
 from ..bench import benchmark
 from ..common import UsageError, one_line, parse_budget
@@ -20,7 +20,7 @@ from ..data.folders import write_image_tree
 from ..data.measure import loader_throughput, synthetic_baselines
 from ..export import TOLERANCE, export_onnx, load_target
 from ..flops import estimate_flops, flops_table
-from ..models import list_models, preset_config
+from ..models import MobileFormerConfig, list_models, preset_config
 
 EXPORT = """ONNX export of a run's best architecture (with best.pt's trained weights when the run kept them,
 at the class count it was trained with), a checkpoint, a config JSON or a registered name. Every export is
@@ -139,7 +139,8 @@ def run_data(args: argparse.Namespace) -> int:
 
 def add_space_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default="150M", help="MAdds, e.g. 150M or 150e6 (default 150M)")
-    p.add_argument("--space", help="YAML/JSON narrowing the default space")
+    p.add_argument("--space", help="a registered space (e.g. mobile_former_cpu) or a YAML/JSON file narrowing one "
+                   "(default: mobile_former)")
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--band", type=float, help="also count what becomes of 2,000 random proposals under the band "
                    "[BAND x budget, budget]: in it as drawn, width-fitted into it, or beyond any width")
@@ -148,13 +149,16 @@ def add_space_arguments(p: argparse.ArgumentParser) -> None:
 def run_space(args: argparse.Namespace) -> int:
     try:
         budget = parse_budget(args.budget)
-        space = MobileFormerSpace.from_file(args.space) if args.space else MobileFormerSpace()
+        space = load_space(args.space) if args.space else MobileFormerSpace()
+        if not isinstance(space, MobileFormerSpace):
+            raise SpaceError(f"--space {args.space}: this command measures Mobile-Former spaces, not {space.name!r}")
     except (UsageError, SpaceError) as exc:
         return _fail(args, exc)
     rng = random.Random(0)
     lo, hi = space.flops_range()
     print(f"space {space.name}: {len(space.dimensions)} dimensions, {lo / 1e6:.1f}M .. {hi / 1e6:.1f}M MAdds")
-    configs = [preset_config(n) for n in list_models(space.name)] + [space.sample(rng) for _ in range(1000)]
+    presets = [preset_config(n) for n in list_models(MobileFormerConfig.family)]
+    configs = presets + [space.sample(rng) for _ in range(1000)]
     times = []
     for cfg in configs:
         t = time.perf_counter()

@@ -1,8 +1,10 @@
 """What the tokens look at: the attention weights of a Mobile-Former's bridges and Former.
 
 `attention_maps(model, images)` runs one forward pass with capture switched on and returns
-one dict per Mobile-Former block (lite blocks have no bridge and are left out; the bridge
-before the head is the last entry, `block: "final"`; a model without a Former gives []):
+one dict per Mobile-Former block (lite blocks and blocks whose row has `bridges: false` have
+no bridge and are left out; the bridge before the head is the last entry, `block: "final"`;
+a model without a Former gives []). `tokens` below is the number the block runs on: all
+the model's tokens, or the first few for a row with `tokens` set.
 
 - `mobile_to_former`: B x heads x tokens x positions, each token's weights over the map
   (sums to 1 over positions);

@@ -31,9 +31,24 @@ def make_divisible(value: float, divisor: int) -> int:
     return new
 
 
+# A row's options and their defaults, the published block. A row stores them as a 7th element
+# only when one differs, so every row written before they existed reads, builds and serialises
+# exactly as it did (and a config's JSON, its identity in results, is unchanged).
+ROW_OPTIONS: dict[str, Any] = {"dynamic_relu": True, "bridges": True, "tokens": None}
+
+
 @dataclass(frozen=True)
 class BlockSpec:
-    """One row of the architecture table: [kind, e1, out, n, stride, e2] as in the paper."""
+    """One row of the architecture table: [kind, e1, out, n, stride, e2] as in the paper,
+    plus options that trade the global part for speed row by row (`ROW_OPTIONS`):
+
+    - `dynamic_relu`: False gives this row's blocks plain ReLU, what the model-wide ablation
+      switch `dynamic_relu=False` gives every block;
+    - `bridges`: False drops this row's Mobile->Former, Former and Former->Mobile (a pure mobile
+      row); the tokens pass through it unchanged;
+    - `tokens`: the bridges and the Former of this row run on the model's first `tokens` tokens
+      and pass the rest through unchanged (None: all of them).
+    """
 
     kind: str
     e1: int
@@ -41,20 +56,40 @@ class BlockSpec:
     n: int = 1
     stride: int = 1
     e2: int = 0
+    dynamic_relu: bool = True
+    bridges: bool = True
+    tokens: int | None = None
 
     def __post_init__(self) -> None:
         # A 'block' row expands once (e1); the paper's tables carry an e2 there that the
         # authors' code never reads. Canonicalise it so equal architectures compare equal.
         if self.kind == "block" and self.e2 != 0:
             object.__setattr__(self, "e2", 0)
+        object.__setattr__(self, "dynamic_relu", bool(self.dynamic_relu))
+        object.__setattr__(self, "bridges", bool(self.bridges))
+        if self.tokens is not None:
+            object.__setattr__(self, "tokens", int(self.tokens))
 
     @classmethod
     def from_row(cls, row: Iterable[Any]) -> BlockSpec:
-        kind, e1, out, n, stride, e2 = row
-        return cls(str(kind), int(e1), int(out), int(n), int(stride), int(e2))
+        row = list(row)
+        if len(row) not in (6, 7) or (len(row) == 7 and not isinstance(row[6], dict)):
+            raise ValueError(f"a block row is [kind, e1, out, n, stride, e2] plus an optional dict of options; "
+                             f"got {row}")
+        kind, e1, out, n, stride, e2 = row[:6]
+        options = row[6] if len(row) == 7 else {}
+        unknown = set(options) - set(ROW_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown block row options {sorted(unknown)}; known: {', '.join(ROW_OPTIONS)}")
+        return cls(str(kind), int(e1), int(out), int(n), int(stride), int(e2), **options)
+
+    def options(self) -> dict[str, Any]:
+        """The options that differ from the published block."""
+        return {k: getattr(self, k) for k, default in ROW_OPTIONS.items() if getattr(self, k) != default}
 
     def to_row(self) -> list:
-        return [self.kind, self.e1, self.out, self.n, self.stride, self.e2]
+        options = self.options()
+        return [self.kind, self.e1, self.out, self.n, self.stride, self.e2] + ([options] if options else [])
 
 
 @dataclass(frozen=True)
@@ -87,8 +122,10 @@ class MobileFormerConfig:
     former: bool = True  # False: no Former and no global tokens at all, a pure MobileNet stack
 
     def __post_init__(self) -> None:
+        blocks = tuple(b if isinstance(b, BlockSpec) else BlockSpec.from_row(b) for b in self.blocks)
+        # a row on all the model's tokens is the default row: one spelling per architecture
         object.__setattr__(self, "blocks", tuple(
-            b if isinstance(b, BlockSpec) else BlockSpec.from_row(b) for b in self.blocks))
+            replace(b, tokens=None) if b.tokens == self.tokens else b for b in blocks))
         self.validate()
 
     # ---- derived shapes -------------------------------------------------------------
@@ -109,6 +146,18 @@ class MobileFormerConfig:
                 rows.append((b.kind, cin, cout, b.stride if rep == 0 else 1, b.e1, b.e2))
                 cin = cout
         return rows
+
+    def row_globals(self) -> list[tuple[bool, bool, int]]:
+        """Per expanded row, what its block carries of the global part: (dynamic ReLU, bridges
+        and Former, the number of tokens they run on). The model-wide switches come first: without
+        a Former no row has either, and `dynamic_relu=False` turns it off everywhere."""
+        out = []
+        for b in self.blocks:
+            glob = self.former and b.kind != "lite"
+            row = (glob and self.dynamic_relu and b.dynamic_relu, glob and b.bridges,
+                   (b.tokens or self.tokens) if glob and b.bridges else 0)
+            out += [row] * b.n
+        return out
 
     def row_strides(self) -> list[int]:
         """Output stride of every expanded row relative to the input (the stem halves it)."""
@@ -142,6 +191,7 @@ class MobileFormerConfig:
                 bad(f"block {i} is 'down' and needs e2>=1")
             if b.kind == "lite" and b.e2 != 0:
                 bad(f"block {i} is 'lite' and takes e2=0")
+            self._validate_options(i, b, bad)
         if self.width_mult <= 0 or self.stem < 1:
             bad("width_mult and stem must be positive")
         if self.former:
@@ -158,10 +208,23 @@ class MobileFormerConfig:
             for _kind, cin, cout, _, e1, _e2 in self.expanded_rows():
                 if cin % self.group_num or cout % self.group_num or (cin * e1) % self.group_num:
                     bad(f"channels {cin}->{cout} (e1={e1}) are not divisible by group_num {self.group_num}")
+        if self.head_expansion < 1:
+            bad(f"head_expansion {self.head_expansion} must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             bad("dropout must be in [0, 1)")
         if not 32 <= self.resolution <= 320:
             bad(f"resolution {self.resolution} is outside 32..320")
+
+    def _validate_options(self, i: int, b: BlockSpec, bad) -> None:
+        """A row's options must change something: one spelling per architecture."""
+        options = b.options()
+        if options and (b.kind == "lite" or not self.former):
+            bad(f"block {i} takes no options {options}: "
+                + ("a lite row has no global part" if b.kind == "lite" else "the model has no Former (former=False)"))
+        if b.tokens is not None and not b.bridges:
+            bad(f"block {i} sets tokens={b.tokens} but has no bridges to run them")
+        if b.tokens is not None and not 1 <= b.tokens <= self.tokens:
+            bad(f"block {i} tokens={b.tokens} must be in 1..{self.tokens} (the model's tokens)")
 
     # ---- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -171,14 +171,22 @@ class LiteBlock(nn.Module):
 
 
 class MobileFormerBlock(nn.Module):
-    """Mobile->Former, Former, Mobile sub-block (+ skip), Former->Mobile."""
+    """Mobile->Former, Former, Mobile sub-block (+ skip), Former->Mobile.
+
+    `parts` is the row's (dynamic ReLU, bridges and Former, tokens) from
+    `MobileFormerConfig.row_globals`: a block without bridges passes the tokens through, and one
+    on `tokens` of the model's tokens runs its bridges and Former on the first `tokens` of them
+    and passes the rest through (the first token, which the dynamic ReLU and the head read, is
+    always among them).
+    """
 
     def __init__(self, cfg: MobileFormerConfig, kind: str, cin: int, cout: int, stride: int,
-                 e1: int, e2: int):
+                 e1: int, e2: int, parts: tuple[bool, bool, int]):
         super().__init__()
         g, d = cfg.group_num, cfg.token_dim
         self.kind = kind
-        self.dynamic = cfg.dynamic_relu and cfg.former
+        self.dynamic, bridged, tokens = parts
+        self.split = tokens if bridged and tokens < cfg.tokens else None   # None: works on every token
         self.residual = stride == 1 and cin == cout
         if kind == "block":
             hidden = cin * e1
@@ -196,19 +204,20 @@ class MobileFormerBlock(nn.Module):
             self.conv4 = conv_bn(hidden2, cout, groups=g)
             act_widths = [hidden1, hidden2]
         self.coeffs = CoeffMLPs(d, act_widths) if self.dynamic else None
-        self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if cfg.former and cfg.mobile_to_former else None
-        self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if cfg.former else None
-        self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if cfg.former and cfg.former_to_mobile else None
+        self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if bridged and cfg.mobile_to_former else None
+        self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if bridged else None
+        self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if bridged and cfg.former_to_mobile else None
 
     def _act(self, x: torch.Tensor, coeffs: list[torch.Tensor] | None, i: int) -> torch.Tensor:
         return dynamic_relu(x, coeffs[i]) if coeffs is not None else F.relu(x)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        part = z if self.split is None else z[:, :self.split]   # the tokens this block works on
         if self.m2f is not None:
-            z = self.m2f(x, z)
+            part = self.m2f(x, part)
         if self.former is not None:
-            z = self.former(z)
-        coeffs = self.coeffs(z[:, 0]) if self.coeffs is not None else None
+            part = self.former(part)
+        coeffs = self.coeffs(part[:, 0]) if self.coeffs is not None else None
         if self.kind == "block":
             out = self._act(self.conv1(x), coeffs, 0)
             out = self._act(self.conv2(out), coeffs, 1)
@@ -219,12 +228,12 @@ class MobileFormerBlock(nn.Module):
         if self.residual:
             out = out + x
         if self.f2m is not None:
-            out = self.f2m(out, z)
-        return out, z
+            out = self.f2m(out, part)
+        return out, part if self.split is None else torch.cat([part, z[:, self.split:]], dim=1)
 
 
 class MobileFormerHead(nn.Module):
-    """1x1 conv to 6x channels, pool, concat the first token, MLP classifier."""
+    """1x1 conv to `head_expansion` x channels (6 as published), pool, concat the first token, MLP classifier."""
 
     def __init__(self, cfg: MobileFormerConfig, cin: int, num_classes: int):
         super().__init__()
@@ -253,11 +262,11 @@ class MobileFormer(nn.Module):
         self.stem = nn.Sequential(*conv_bn(3, stem, 3, 2), nn.ReLU6(inplace=True))
         self.tokens = nn.Parameter(torch.randn(cfg.tokens, cfg.token_dim)) if cfg.former else None
         blocks = []
-        for kind, cin, cout, stride, e1, e2 in cfg.expanded_rows():
+        for (kind, cin, cout, stride, e1, e2), parts in zip(cfg.expanded_rows(), cfg.row_globals()):
             if kind == "lite":
                 blocks.append(LiteBlock(cin, cout, stride, e1, cfg.group_num))
             else:
-                blocks.append(MobileFormerBlock(cfg, kind, cin, cout, stride, e1, e2))
+                blocks.append(MobileFormerBlock(cfg, kind, cin, cout, stride, e1, e2, parts))
         self.blocks = nn.ModuleList(blocks)
         last = cfg.last_channels()
         self.final_m2f = MobileToFormer(last, cfg.token_dim, cfg.bridge_heads) \

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from spaces import MobileFormerSpace, SpaceError
+from spaces import MobileFormerSpace, SpaceError, space_from_dict
 
 from ..common import format_madds, format_params, one_line
 from ..data import InMemoryData, load_dataset
@@ -40,7 +40,7 @@ TRAINED = "trained.jsonl"   # complete and failed rows of this run, keyed by arc
 def make_space(settings: SearchSettings) -> MobileFormerSpace:
     if settings.space is None:
         return MobileFormerSpace()
-    return MobileFormerSpace.from_dict(settings.space, source=settings.space_file or "space")
+    return space_from_dict(settings.space, source=settings.space_file or "space")
 
 
 @lru_cache(maxsize=2)

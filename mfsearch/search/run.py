@@ -95,6 +95,10 @@ class Progress:
               f"{dt.timedelta(seconds=round(elapsed))}{eta}", flush=True)
 
 
+def _space_label(space) -> str:
+    return "default Mobile-Former space" if space.name == "mobile_former" else f"{space.name} space"
+
+
 def describe(settings: SearchSettings, space) -> str:
     p = settings.protocol
     data = settings.dataset + (f" at {settings.data_root}" if settings.data_root else " (built in)"
@@ -111,7 +115,7 @@ def describe(settings: SearchSettings, space) -> str:
             f"resolution, 1000 classes; {band}){params}, backend {settings.backend}, objective {objective}, "
             f"{settings.trials} trials, {settings.workers} worker(s) x {settings.worker_threads} thread(s)\n"
             f"  dataset {data}\n"
-            f"  space {settings.space_file or 'default Mobile-Former space'} ({len(space.dimensions)} dimensions)\n"
+            f"  space {settings.space_file or _space_label(space)} ({len(space.dimensions)} dimensions)\n"
             f"  proxy: {p.epochs} epochs on {p.data_fraction:.0%} of the training set, batch {p.batch_size}, "
             f"AdamW lr {p.lr} wd {p.weight_decay}, a 224-px design trains at "
             f"{f'{p.base_resolution} px' if p.base_resolution else 'the stored size'} (others scale, at least "
