@@ -36,8 +36,12 @@ def test_full_size_loads(name):
     names = {d.name for d in study.datasets}
     assert "cifar10" in names and names <= {"cifar10", "shapes"}
     if study.search:
-        assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6] and len(study.protocols) == 1
-        assert len(study.search.trials) == len(study.search.budgets)
+        assert len(study.protocols) == 1 and len(study.search.trials) == len(study.search.budgets)
+        if name == "budgets":
+            assert study.search.budgets == [25e6, 50e6, 100e6, 150e6, 300e6, 500e6]
+        if name == "latency_front":   # both spaces, a front in measured latency
+            assert study.search.spaces == ("mobile_former", "mobile_former_cpu")
+            assert (study.search.objective, study.search.cost) == ("pareto", "latency")
         return
     assert len(study.variants) >= (1 if name == "attention" else 4)
     if study.budget:
@@ -130,6 +134,23 @@ def test_budgets_study_runs_one_search_per_budget_and_merges_them(tmp_path, caps
     assert main(["--experiment", str(changed), "--out", str(tmp_path)]) == 2
     assert "other settings" in capsys.readouterr().err
     assert (tmp_path / "budgets" / "run.json").read_text() == before
+
+
+def test_a_search_study_runs_one_search_per_space(tmp_path, monkeypatch):
+    """Unit level (the searches themselves are search.py's, tested there): each space of the
+    file gets its own search, named after it, with that space and the file's cost."""
+    from mfsearch.studies import budgets
+    seen = []
+    monkeypatch.setattr(budgets, "run_search", lambda settings: seen.append(settings))
+    run_study(load_study(EXP / "latency_front.yaml", "smoke"), out=tmp_path)
+    assert [s.name for s in seen] == ["23M-mobile_former", "23M-mobile_former_cpu"]
+    assert seen[0].space["space"] == "mobile_former" and seen[1].space["space"] == "mobile_former_cpu"
+    assert {s.cost for s in seen} == {"latency"} and {s.space_file for s in seen} == {None}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXP / "latency_front.yaml").read_text().replace("space: [mobile_former, mobile_former_cpu]}",
+                                                                    "space: [mobile_former, nope]}"))
+    with pytest.raises(UsageError, match="space file nope not found"):
+        load_study(bad, "smoke")
 
 
 def test_resume_refuses_rows_from_a_changed_study(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 
-from spaces import SPACES, MobileFormerSpace, SpaceError, load_space
+from spaces import SpaceError
 
 from ..common import OneLineParser, UsageError, one_line, parse_budget, parse_duration, parse_params
 from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT, DataError
@@ -25,6 +25,7 @@ from ..search.settings import (
     SAVE_WEIGHTS,
     SearchSettings,
     default_protocol,
+    space_setting,
 )
 from ..studies import load_study, run_study
 from ..train import AUGMENTS, REGULARIZATION, ProxyProtocol
@@ -122,13 +123,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     budget = parse_budget(args.budget)
-    space, space_file = None, None
-    if args.space:
-        loaded = load_space(args.space)
-        if not isinstance(loaded, MobileFormerSpace):
-            raise SpaceError(f"--space {args.space}: a search needs a Mobile-Former space, not {loaded.name!r}")
-        space = loaded.to_dict()
-        space_file = None if args.space in SPACES else os.path.abspath(args.space)   # a name: no file
+    space, space_file = space_setting(args.space)
     try:
         protocol = ProxyProtocol(epochs=args.epochs, data_fraction=args.data_fraction, batch_size=args.batch_size,
                                  lr=args.lr, test_fraction=args.test_fraction, base_resolution=args.base_resolution,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from spaces import SPACES, MobileFormerSpace, load_space
+
 from ..common import UsageError
 from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT
 from ..latency import RUNTIMES
@@ -32,6 +34,17 @@ DEFAULT_BAND = 0.9    # an accuracy search trains candidates in [0.9 B, B] (0: a
 # small image folder trains about as long instead of ~13 steps
 DEFAULT_MIN_STEPS = 150
 SAVE_WEIGHTS = ("best", "all", "none")
+
+
+def space_setting(spec: str | None) -> tuple[dict | None, str | None]:
+    """(SearchSettings.space, .space_file) for a space name or file (search.py's --space; None:
+    the default space). A name records no file; a search needs a Mobile-Former space."""
+    if spec is None:
+        return None, None
+    loaded = load_space(spec)   # SpaceError: unknown name, bad file
+    if not isinstance(loaded, MobileFormerSpace):
+        raise UsageError(f"--space {spec}: a search needs a Mobile-Former space, not {loaded.name!r}")
+    return loaded.to_dict(), (None if spec in SPACES else os.path.abspath(spec))
 
 
 def default_protocol() -> ProxyProtocol:

@@ -8,7 +8,7 @@ from ..analysis.studies import analyze_searches
 from ..common import UsageError
 from ..records.runjson import RUN_JSON
 from ..search.run import earlier_run, run_search
-from ..search.settings import SearchSettings
+from ..search.settings import SearchSettings, space_setting
 from .registry import StudyKind, register
 from .training import write_run_json
 from .variants import Study, load_classification
@@ -30,10 +30,11 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
     (protocol,) = study.protocols.values()
     sch = study.search
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
-                               confirm_top=sch.confirm_top, band=sch.band,
+                               confirm_top=sch.confirm_top, band=sch.band, cost=sch.cost,
+                               space=space_setting(sp)[0], space_file=space_setting(sp)[1],
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
-                               name=sch.run_name(b, s), out=str(run_dir))
-                for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
+                               name=sch.run_name(b, s, sp), out=str(run_dir))
+                for sp in sch.spaces for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
     finished = [search_finished(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, searches=[st.name for st in settings])

@@ -58,13 +58,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spaces import MobileFormerSpace, fit_to_budget
+from spaces import MobileFormerSpace, SpaceError, fit_to_budget
 
 from ..analysis.studies import analyze_variants
 from ..common import UsageError, one_line, parse_budget
 from ..data import DATASETS, DEFAULT_DATASET
 from ..models import get_config
-from ..search.settings import SearchSettings
+from ..search.settings import SearchSettings, space_setting
 from ..train import ProxyProtocol
 from .registry import StudyKind, register
 from .spec import sized_spec
@@ -76,7 +76,7 @@ DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration", "truth")
 SCORED_ANALYSES = ("calibration", "truth")   # studies that may rank by zero-cost scores
 PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say which runs it gets
-SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band", "cost", "space"}
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,13 @@ class BudgetSearches:
     objective: str = "accuracy"
     confirm_top: int = 0                   # the merged front, not one winner, is what the study reports
     band: float = 0.0                      # a front over budgets wants every size a search finds (search.py: 0.9)
+    cost: str = "flops"                    # a pareto search's second axis (search.py's --cost)
+    spaces: tuple[str | None, ...] = (None,)   # space names or files (search.py's --space); None: the default
 
-    def run_name(self, budget: float, seed: int) -> str:
-        return f"{budget / 1e6:g}M" + (f"-seed{seed}" if seed else "")  # adding seeds keeps seed 0's folder
+    def run_name(self, budget: float, seed: int, space: str | None = None) -> str:
+        # adding seeds keeps seed 0's folder; a second space adds its name
+        tag = f"-{Path(space).stem}" if space is not None and len(self.spaces) > 1 else ""
+        return f"{budget / 1e6:g}M" + tag + (f"-seed{seed}" if seed else "")
 
 
 @dataclass(frozen=True)
@@ -232,13 +236,26 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
             raise ValueError(f"`search` has {len(budgets)} budgets but {len(trials)} trial counts")
         out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
                              objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)),
-                             band=float(s.get("band", 0.0)))
+                             band=float(s.get("band", 0.0)), cost=str(s.get("cost", "flops")),
+                             spaces=tuple(_spaces(s.get("space"))))
         for t in trials:
             SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check",
-                           band=out.band)
-    except UsageError as exc:  # worded for the command line: say it is the file's `search` entry
+                           band=out.band, cost=out.cost)
+        for space in out.spaces:
+            space_setting(space)
+    except (UsageError, SpaceError) as exc:  # worded for the command line: say it is the file's `search` entry
         raise ValueError(f"search: {str(exc).replace('--', '')}") from None
     return out
+
+
+def _spaces(entry: Any) -> list[str | None]:
+    """`space: NAME` or `space: [NAME, FILE, ...]` (one search per space); none: the default space."""
+    if entry is None:
+        return [None]
+    names = entry if isinstance(entry, list) else [entry]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError("`space` is a space name or file, or a list of them")
+    return names
 
 
 def _paper(paper: dict | None, variants: dict[str, Any]) -> dict | None:
