@@ -35,6 +35,14 @@ def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(x * lo, torch.relu(x), hi - lo)
 
 
+class DynamicReLU(nn.Module):
+    """`dynamic_relu` as a module without parameters: its operations then carry a module
+    path in traces and ONNX exports (mfsearch.profile attributes time by it)."""
+
+    def forward(self, x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        return dynamic_relu(x, coeffs)
+
+
 class ChannelShuffle(nn.Module):
     def __init__(self, groups: int):
         super().__init__()
@@ -55,7 +63,7 @@ def shuffle_or_id(groups: int) -> nn.Module:
 
 
 class CoeffMLPs(nn.Module):
-    """The dynamic-ReLU coefficient MLPs of one block, read off the first token.
+    """The dynamic-ReLU coefficient MLPs of one block, read off the first token of z.
 
     Each activation has its own two-layer MLP (d -> d/4 -> 2C); the first layers
     are stacked into one Linear since they read the same input.
@@ -67,8 +75,8 @@ class CoeffMLPs(nn.Module):
         self.first = nn.Linear(token_dim, self.squeeze * len(widths))
         self.second = nn.ModuleList(nn.Linear(self.squeeze, 2 * w) for w in widths)
 
-    def forward(self, z0: torch.Tensor) -> list[torch.Tensor]:
-        hidden = F.relu(self.first(z0)).split(self.squeeze, dim=-1)
+    def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
+        hidden = F.relu(self.first(z[:, 0])).split(self.squeeze, dim=-1)
         return [F.hardsigmoid(lin(h)) for lin, h in zip(self.second, hidden)]
 
 
@@ -196,19 +204,20 @@ class MobileFormerBlock(nn.Module):
             self.conv4 = conv_bn(hidden2, cout, groups=g)
             act_widths = [hidden1, hidden2]
         self.coeffs = CoeffMLPs(d, act_widths) if self.dynamic else None
+        self.dyrelu = DynamicReLU() if self.dynamic else None   # no parameters: state_dict keys unchanged
         self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if cfg.former and cfg.mobile_to_former else None
         self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if cfg.former else None
         self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if cfg.former and cfg.former_to_mobile else None
 
     def _act(self, x: torch.Tensor, coeffs: list[torch.Tensor] | None, i: int) -> torch.Tensor:
-        return dynamic_relu(x, coeffs[i]) if coeffs is not None else F.relu(x)
+        return self.dyrelu(x, coeffs[i]) if coeffs is not None else F.relu(x)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.m2f is not None:
             z = self.m2f(x, z)
         if self.former is not None:
             z = self.former(z)
-        coeffs = self.coeffs(z[:, 0]) if self.coeffs is not None else None
+        coeffs = self.coeffs(z) if self.coeffs is not None else None
         if self.kind == "block":
             out = self._act(self.conv1(x), coeffs, 0)
             out = self._act(self.conv2(out), coeffs, 1)
