@@ -89,7 +89,9 @@ class OnnxRuntimeRuntime(Runtime):
     def prepare(self, model, x, threads):
         import onnxruntime as ort  # loaded by the runtime that needs it, not by importing mfsearch
         folder = Path(tempfile.mkdtemp(prefix="mfsearch-onnx-"))
-        path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=False, check=False)
+        # a fixed batch of 1 where that is what runs; a batch above 1 needs the free batch dimension
+        path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=x.shape[0] > 1,
+                           check=False)
         session = ort.InferenceSession(str(path), self.options(threads), providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: x.numpy()}
         return lambda: session.run(None, feed)

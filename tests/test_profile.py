@@ -62,10 +62,10 @@ def test_madds_shares_are_the_closed_form(tiny_profile):
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
 def test_mobilenet_v3_profiles_into_its_own_parts(runtime):
-    r = profile_latency("mobilenet_v3_small_050", runtime, resolution=RES, runs=5, warmup=2, measure=False)
+    r = profile_latency("mobilenet_v3_small_050", runtime, batch=2, resolution=RES, runs=5, warmup=2, measure=False)
     timed = {p for p, v in r.parts_ms.items() if v > 0}
     assert {"stem_head", "mobile", "se"} <= timed <= {"stem_head", "mobile", "se", "other"}, r.parts_ms
-    assert r.measured_ms is None and r.split_ms == {}
+    assert r.measured_ms is None and r.split_ms == {} and r.batch == 2
     assert r.madds_share["se"] > 0 and r.madds_share["dyrelu"] == 0
 
 
@@ -108,7 +108,7 @@ def test_part_clock_charges_each_part_its_own_time(monkeypatch):
     assert not model._forward_hooks and not model.a._forward_pre_hooks
 
 
-def test_trace_parser_drops_warmup_and_keeps_unknown_nodes_as_other():
+def test_trace_parser_drops_warmup_and_places_unknown_kernels_by_order():
     def run(ts, dur):
         return {"cat": "Session", "name": "model_run", "ts": ts, "dur": dur}
 
@@ -116,12 +116,14 @@ def test_trace_parser_drops_warmup_and_keeps_unknown_nodes_as_other():
         return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur}
 
     events = [run(0, 100), kernel("a", 10, 50),                                   # warm-up, dropped
-              run(200, 100), kernel("a", 210, 30), kernel("b", 250, 20), kernel("new", 280, 10),
+              run(200, 100), kernel("new", 205, 5), kernel("a", 210, 30), kernel("b", 250, 20), kernel("new", 280, 10),
               {"cat": "Node", "name": "a_fence_before", "ts": 209, "dur": 1},   # not a kernel
               run(400, 100), kernel("a", 410, 40), kernel("b", 460, 30)]
     runs = profile_mod._runs_from_trace(events, {"a": "mobile", "b": "former"}, warmup=1)
-    assert runs.walls == [0.1, 0.1] and runs.totals == pytest.approx([0.06, 0.07])
-    assert runs.parts == [{"mobile": 0.03, "former": 0.02, "other": 0.01}, {"mobile": 0.04, "former": 0.03}]
+    assert runs.walls == [0.1, 0.1] and runs.totals == pytest.approx([0.065, 0.07])
+    # "new" is in no graph: first in its run it is other, after b it is b's part
+    assert runs.parts[0] == pytest.approx({"other": 0.005, "mobile": 0.03, "former": 0.03})
+    assert runs.parts[1] == pytest.approx({"mobile": 0.04, "former": 0.03})
 
 
 def test_a_typical_run_adds_up_and_drops_the_slowed_runs():
