@@ -7,20 +7,22 @@ does it for several models and runtimes (the command: `mfsearch latency --profil
 - onnxruntime: the model is exported with module paths in its node names
   (export.name_nodes_by_scope) and run with ONNX Runtime's own profiler. Each kernel event
   names a node of the optimised graph (saved beside the profile); nodes that ONNX Runtime's
-  fusions renamed keep the first node's name as a prefix, and the nodes it created itself
-  (layout reorders, reshapes around a Gemm, fused normalisations) take the module of the
-  original tensor they produce, else of the node that consumes their output, else of the
-  node that produced their input. Nodes still without a module count as `other`; the few
-  kernels missing from the saved graph (created after it was saved) take the part of the
-  kernel run just before them.
+  fusions renamed keep the first node's name as a prefix, its blocked-layout convs are
+  named after the original tensor they compute, its layout copies (ReorderInput/Output)
+  go with the conv they serve, and the other nodes it created itself (reshapes around a
+  Gemm, fused normalisations) take the module of the original tensor they produce, else
+  of the node that consumes their output, else of the node that produced their input.
+  Nodes still without a module count as `other`; the few kernels missing from the saved
+  graph (created after it was saved) take the part of the kernel run just before them.
 - torch: forward hooks at every module where a part starts switch a clock between parts
   (a stack, so a part's time excludes the parts nested in it); no per-operator events.
 
 Both profilers slow the run: ONNX Runtime's by bookkeeping at every node (2x on a small
 model at 64 px), which weighs most on parts made of many small nodes. So the record keeps
-the profiled times (`parts_ms`; `profile_total_ms`, counted apart from them) and the plain, un-profiled
-median from mfsearch.latency (`measured_ms`), and `split_ms` divides the measured median in
-the profile's proportions: read the shares, not the profiled milliseconds, as the answer.
+the profiled times (`parts_ms`; `profile_total_ms`, counted apart from them) and the
+plain, un-profiled median from mfsearch.latency (`measured_ms`), and `split_ms` divides the
+measured median in the profile's proportions: read the shares, not the profiled
+milliseconds, as the answer.
 """
 from __future__ import annotations
 
@@ -174,6 +176,11 @@ def _profile_torch(model: nn.Module, x: torch.Tensor, threads: int, runs: int, w
 
 # ---- ONNX Runtime: its profiler, node names mapped back to modules ---------------------------
 
+# ONNX Runtime's layout copies into and out of its blocked (NCHWc) conv layout: each serves
+# the conv it feeds or that fed it, whichever module the tensor on the other side came from
+_REORDERS = {"ReorderInput": "consumer", "ReorderOutput": "producer"}
+
+
 def _graph_scopes(original: Any, optimised: Any, parts: dict[str, str]) -> dict[str, str]:
     """Each node of the optimised graph -> its module path (see the module docstring)."""
     tensor_scope = {}
@@ -186,15 +193,31 @@ def _graph_scopes(original: Any, optimised: Any, parts: dict[str, str]) -> dict[
         for t in node.input:
             consumers[t].append(node)
         producer.update(dict.fromkeys(node.output, node))
-    known: dict[str, str] = {}
+    known = {n.name: s for n in optimised.graph.node
+             if n.op_type not in _REORDERS and (s := _own_scope(n, tensor_scope, parts)) is not None}
     for node in optimised.graph.node:
-        prefix, slash, _ = node.name.partition("/")
-        if slash and re.sub(r"@\d+", "", prefix) in parts:   # the root's own ('') are resolved like unscoped ones
-            known[node.name] = prefix
-        elif any(t in tensor_scope for t in node.output):
-            known[node.name] = next(tensor_scope[t] for t in node.output if t in tensor_scope)
-    return {n.name: known.get(n.name) or _by_neighbours(n, known, consumers, producer) or ""
+        if node.op_type in _REORDERS:
+            side = ([c for t in node.output for c in consumers[t]] if _REORDERS[node.op_type] == "consumer"
+                    else [producer[t] for t in node.input if t in producer])
+            scope = next((known[m.name] for m in side if m.name in known), None)
+            if scope is not None:
+                known[node.name] = scope
+    # '' (the root's own operations, e.g. expanding the tokens) stays '': part `other`
+    return {n.name: known[n.name] if n.name in known else _by_neighbours(n, known, consumers, producer) or ""
             for n in optimised.graph.node}
+
+
+def _own_scope(node: Any, tensor_scope: dict[str, str], parts: dict[str, str]) -> str | None:
+    """A node's scope from its own name or outputs: the module prefix it was exported with;
+    for a conv the NCHWc transformer rewrote, the original tensor it is named after (its
+    outputs may be an activation it absorbed, e.g. dynamic ReLU's Relu); else the original
+    tensor it produces (a fusion's last output)."""
+    prefix, slash, _ = node.name.partition("/")
+    if slash and prefix and re.sub(r"@\d+", "", prefix) in parts:   # '/NAME': the root's or no scope
+        return prefix
+    if node.name.endswith("_nchwc") and node.name[:-len("_nchwc")] in tensor_scope:
+        return tensor_scope[node.name[:-len("_nchwc")]]
+    return next((tensor_scope[t] for t in node.output if t in tensor_scope), None)
 
 
 def _by_neighbours(node: Any, known: dict[str, str], consumers: dict, producer: dict) -> str | None:

@@ -79,6 +79,34 @@ def test_module_parts_of_a_mobile_former():
     assert set(parts.values()) <= set(PARTS)
 
 
+def test_onnxruntime_graph_maps_every_conv_to_its_module(tmp_path):
+    """ONNX Runtime rewrites convs into its blocked layout, renames them and may fold the
+    next activation in (the old dynamic ReLU's Relu): every conv and layout copy must still
+    land in stem_head or mobile, and only the root's own few nodes stay without a module."""
+    import onnx
+    import onnxruntime as ort
+
+    from mfsearch.export import export_onnx
+    from mfsearch.latency import OnnxRuntimeRuntime
+
+    model = mfsearch.create_model(TINY).eval()
+    parts = module_parts(model)
+    path = export_onnx(model, tmp_path / "m.onnx", resolution=RES, dynamic_batch=False, check=False,
+                       scope_names=True)
+    opts = OnnxRuntimeRuntime.options(1)
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    optimised = onnx.load(opts.optimized_model_filepath)
+    scopes = profile_mod._graph_scopes(onnx.load(str(path)), optimised, parts)
+    placed = {n.name: (n.op_type, profile_mod.part_of_path(scopes[n.name], parts)) for n in optimised.graph.node}
+    convs = {name: part for name, (op, part) in placed.items() if "Conv" in op or op.startswith("Reorder")}
+    assert len(convs) > 40 and set(convs.values()) <= {"stem_head", "mobile", "dyrelu"}, convs
+    assert all(part in ("stem_head", "mobile") for name, part in convs.items()
+               if placed[name][0] != "ReorderOutput"), convs   # a copy out may serve an activation
+    unplaced = [n for n in placed if not scopes[n]]   # the root's own: expanding the tokens
+    assert len(unplaced) <= 3 and all(n.startswith("/") for n in unplaced), unplaced
+
+
 def test_part_clock_charges_each_part_its_own_time(monkeypatch):
     """A fake clock that ticks once per reading: every interval between two hook events is
     1 ms, charged to the innermost part open at the time, never to its parents as well."""
