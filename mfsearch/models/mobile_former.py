@@ -4,7 +4,8 @@ Layout choices made for CPU training speed without changing the maths:
 tokens are kept batch-first (B, M, d); the two Linear layers that read the same
 tokens in a bridge are one Linear with concatenated weights; the dynamic-ReLU
 coefficient MLPs of a block share one first layer; dynamic ReLU is computed
-with dense element-wise ops; bridges read the feature map through views that work for
+with dense element-wise ops in training and as max(a1*x, a2*x) in eval mode (fewer
+ops to export and run); bridges read the feature map through views that work for
 both NCHW and channels_last. Parameter counts and multiply-adds are unchanged.
 """
 from __future__ import annotations
@@ -20,6 +21,12 @@ if TYPE_CHECKING:  # the config builds this module, so it is imported for annota
     from .config import MobileFormerConfig
 
 
+def _slopes(x: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    b, c = x.shape[0], x.shape[1]
+    s1, s2 = (s.view(b, c, 1, 1) for s in coeffs.split(c, dim=1))   # one Split in ONNX, not 2 Slice + 2 Squeeze
+    return 2.0 * s1, 2.0 * s2 - 1.0   # (s1 - 0.5) * 2 + 1 in [0, 2]; (s2 - 0.5) * 2 in [-1, 1]
+
+
 def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """y = max(a1*x, a2*x) per (sample, channel); `coeffs` is (B, 2C) of h_sigmoid outputs.
 
@@ -27,20 +34,29 @@ def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     the same function, but dense element-wise ops instead of a broadcast max and its
     masked backward (7x faster forward+backward on CPU in channels_last).
     """
-    b, c = x.shape[0], x.shape[1]
-    s1, s2 = coeffs.view(b, 2, c, 1, 1).unbind(1)
-    a1 = 2.0 * s1          # (s1 - 0.5) * 2 + 1, in [0, 2]
-    a2 = 2.0 * s2 - 1.0    # (s2 - 0.5) * 2, in [-1, 1]
+    a1, a2 = _slopes(x, coeffs)
     hi, lo = torch.maximum(a1, a2), torch.minimum(a1, a2)
     return torch.addcmul(x * lo, torch.relu(x), hi - lo)
 
 
+def dynamic_relu_inference(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """The same y = max(a1*x, a2*x), written as it reads: without a backward to make fast, it
+    exports to fewer ONNX nodes (no hi/lo; addcmul is two nodes in ONNX; no Relu, which
+    ONNX Runtime ran in its blocked layout and copied back out) and reads the map 3 times,
+    not 4: 8 nodes per activation instead of 15, and MF-151M's graph after ONNX Runtime's
+    optimisations has 1044 nodes instead of 1168 (docs/latency.md). Equal to
+    `dynamic_relu` within float rounding (tests/test_models.py)."""
+    a1, a2 = _slopes(x, coeffs)
+    return torch.maximum(x * a1, x * a2)
+
+
 class DynamicReLU(nn.Module):
-    """`dynamic_relu` as a module without parameters: its operations then carry a module
-    path in traces and ONNX exports (mfsearch.profile attributes time by it)."""
+    """Dynamic ReLU as a module without parameters, so that its operations carry a module
+    path in traces and ONNX exports (mfsearch.profile attributes time by it); in training
+    the form with the fast backward, in eval mode (inference, export) the one with fewer ops."""
 
     def forward(self, x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-        return dynamic_relu(x, coeffs)
+        return dynamic_relu(x, coeffs) if self.training else dynamic_relu_inference(x, coeffs)
 
 
 class ChannelShuffle(nn.Module):
