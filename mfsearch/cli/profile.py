@@ -68,6 +68,7 @@ def print_profile(records: list[ProfileRecord]) -> None:
     by_model: dict[str, dict[str, ProfileRecord]] = {}
     for r in records:
         by_model.setdefault(r.model, {})[r.runtime] = r
+    print("ms: the plain (un-profiled) median split in the profile's shares; %: share of the profiled time")
     print(f"{'model':<24}{'part':<18}" + "".join(f"{rt + ' ms':>16}{'%':>7}" for rt in runtimes) + f"{'MAdds %':>9}")
     for model, recs in by_model.items():
         first = next(iter(recs.values()))
