@@ -22,10 +22,11 @@ with warnings.catch_warnings():
                          load_checkpoint,
                          preset_config,
     )
+    from .profile import profile_latency
 
 __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",
            "MobileFormerConfig", "MobileNetV3Config", "config_from_dict", "create_model", "get_config",
            "list_models", "preset_config", "attention_maps", "load_checkpoint", "export_onnx", "measure_latency",
-           "create_backbone", "build_detector",
+           "profile_latency", "create_backbone", "build_detector",
            "__version__"]

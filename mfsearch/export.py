@@ -4,9 +4,13 @@
 A run folder exports its `best.json` architecture, with the trained weights of `best.pt`
 when the run kept them (then at the class count it was trained with). Every export is
 checked with `onnx.checker` and run once in ONNX Runtime against PyTorch (eval mode).
+With `scope_names`, every node is renamed `MODULE_PATH/NAME` from the exporter's scope
+metadata, so that names in ONNX Runtime's profiles and in graph viewers say which module
+an operation came from (mfsearch.profile reads them).
 """
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import warnings
@@ -21,6 +25,7 @@ from .models import config_from_dict, create_model, get_config
 from .models.checkpoint import load_checkpoint
 
 TOLERANCE = 1e-4   # max abs difference of the logits allowed between ONNX Runtime and PyTorch
+SCOPES = "pkg.torch.onnx.name_scopes"   # the dynamo exporter's per-node metadata: module paths, then the op
 
 
 def _module(target: Any, num_classes: int) -> nn.Module:
@@ -30,11 +35,12 @@ def _module(target: Any, num_classes: int) -> nn.Module:
 
 
 def export_onnx(target: Any, path: str | Path, resolution: int | None = None, num_classes: int = 1000,
-                dynamic_batch: bool = True, check: bool = True) -> Path:
+                dynamic_batch: bool = True, check: bool = True, scope_names: bool = False) -> Path:
     """Export a registered name, config, best.json path or module to `path` (eval mode,
     one input `images`: batch x 3 x R x R, R the design's resolution unless given). With
     `check`, the file passes `onnx.checker` and ONNX Runtime reproduces PyTorch's outputs
-    within TOLERANCE, or ValueError says by how much it does not."""
+    within TOLERANCE, or ValueError says by how much it does not. With `scope_names`, node
+    names start with their module's path (`name_nodes_by_scope`)."""
     model = _module(target, num_classes).eval()
     res = resolution or getattr(getattr(model, "config", None), "resolution", 224)
     path = Path(path)
@@ -46,8 +52,32 @@ def export_onnx(target: Any, path: str | Path, resolution: int | None = None, nu
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), dynamo=True, dynamic_shapes=shapes, input_names=["images"],
                           output_names=["logits"], verbose=False)
+    if scope_names:
+        name_nodes_by_scope(path)
     if check:
         check_export(model, path, x)
+    return path
+
+
+def node_scope(node: Any) -> str | None:
+    """The path of the innermost module an exported node came from ('' for the root's own
+    operations), or None where the exporter left no scope (nodes its optimiser added)."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    if SCOPES not in meta:
+        return None
+    modules = [s for s in ast.literal_eval(meta[SCOPES])[:-1] if s]   # the last entry is the op itself
+    return modules[-1] if modules else ""
+
+
+def name_nodes_by_scope(path: Path) -> Path:
+    """Rename every node of an exported file `SCOPE/NAME` (an unscoped node: `/NAME`); node
+    names stay unique since the old names were. The graph computes the same."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.name = f"{node_scope(node) or ''}/{node.name}"
+    onnx.save(model, str(path))
     return path
 
 

@@ -9,7 +9,9 @@ eval mode, batch 1, at the architecture's own resolution, with a 1000-class
 head unless told otherwise, BatchNorm included.
 
 `count_flops` traces the model with fvcore; `estimate_flops` is the closed form
-of the same count for Mobile-Former configs, fast enough for search loops.
+of the same count for Mobile-Former configs, fast enough for search loops, and
+`estimate_parts` splits it by part (models.parts: stem_head, mobile, dyrelu, the two
+bridges, former; se for MobileNetV3), as `FlopReport.parts` splits fvcore's count.
 """
 from __future__ import annotations
 
@@ -25,9 +27,14 @@ from fvcore.nn import FlopCountAnalysis
 
 from .models.config import MobileFormerConfig, ModelConfig, config_from_dict
 from .models.family import get_family
+from .models.parts import PARTS as MODEL_PARTS
+from .models.parts import module_parts
 from .models.registry import MOBILENET_V3_PUBLISHED, create_model, get_config, list_models, preset_table
 
-PARTS = ("stem+head", "mobile", "former", "bridge")
+PARTS = ("stem+head", "mobile", "former", "bridge")   # the coarse split; `parts` uses models.parts.PARTS
+# the fine parts folded into the coarse ones (the dynamic-ReLU MLPs count as Mobile side)
+COARSE = {"stem_head": "stem+head", "mobile": "mobile", "dyrelu": "mobile", "se": "mobile",
+          "mobile_to_former": "bridge", "former": "former", "former_to_mobile": "bridge", "other": "stem+head"}
 
 
 @dataclass
@@ -38,6 +45,7 @@ class FlopReport:
     params: int
     resolution: int
     breakdown: dict[str, int] = field(default_factory=dict)
+    parts: dict[str, int] = field(default_factory=dict)     # by models.parts.PARTS
     by_operator: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -87,22 +95,19 @@ def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
     finally:
         fvcore_log.setLevel(level)
         model.train(was_training)
-    breakdown = {p: 0 for p in PARTS}
+    breakdown = dict.fromkeys(PARTS, 0)
+    parts = dict.fromkeys(MODEL_PARTS, 0)
+    fine = module_parts(model)
+    # each module's own count (its total less its children's), so nothing counts twice: ops
+    # called functionally on a non-leaf module (matmul in the bridges, pooling in the head)
+    # stay with that module; the root's own go to stem+head in the coarse split
     for name, mod in model.named_modules():
-        if name and not any(True for _ in mod.children()):  # leaves only, so nothing counts twice
-            breakdown[_part_of(name)] += int(by_module.get(name, 0))
-    # ops called functionally on a non-leaf module (matmul in the bridges, pooling in
-    # the head) are attributed to that module: add what leaves did not cover
-    for name, mod in model.named_modules():
-        if name and any(True for _ in mod.children()):
-            own = int(by_module.get(name, 0)) - sum(int(by_module.get(f"{name}.{c}", 0))
-                                                     for c, _ in mod.named_children())
-            if own:
-                breakdown[_part_of(name)] += own
-    own_root = total - sum(int(by_module.get(c, 0)) for c, _ in model.named_children())
-    breakdown["stem+head"] += own_root
+        own = (int(by_module.get(name, 0)) if name else total) - sum(int(by_module.get(f"{name}.{c}" if name else c, 0))
+                                                for c, _ in mod.named_children())
+        breakdown[_part_of(name) if name else "stem+head"] += own
+        parts[fine[name]] += own
     params = sum(p.numel() for p in model.parameters())
-    return FlopReport(total, params, res, breakdown, by_op)
+    return FlopReport(total, params, res, breakdown, parts, by_op)
 
 
 # ---- closed form ---------------------------------------------------------------------
@@ -133,10 +138,10 @@ def _former(m: int, d: int, ffn: int | None) -> int:
 def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, int],
                 rows: int | None = None) -> tuple[int, int]:
     """Add the stem's and the first `rows` expanded rows' multiply-adds (all by default) to
-    `parts`; returns the map size after them."""
+    `parts` (keyed by models.parts.PARTS); returns the map size after them."""
     d, g = cfg.token_dim, cfg.group_num
     f, hw = _conv(hw, 3, cfg.stem_channels(), 3, 2)
-    parts["stem+head"] += f
+    parts["stem_head"] += f
     for (kind, cin, cout, stride, e1, e2), (dynamic, bridged, m) in list(
             zip(cfg.expanded_rows(), cfg.row_globals()))[:rows]:
         area_in = hw[0] * hw[1]
@@ -146,7 +151,7 @@ def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, i
             parts["mobile"] += f1 + f2
             continue
         if bridged and cfg.mobile_to_former:
-            parts["bridge"] += _m2f(area_in, cin, m, d)
+            parts["mobile_to_former"] += _m2f(area_in, cin, m, d)
         if bridged:
             parts["former"] += _former(m, d, cfg.ffn_expansion if cfg.former_ffn else None)
         if kind == "block":
@@ -155,7 +160,7 @@ def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, i
             f2, hw = _conv(hw, hidden, hidden, 3, stride, groups=hidden)
             f3, _ = _conv(hw, hidden, cout, 1, 1, groups=g)
             widths = [hidden, hidden]
-            mobile = f1 + f2 + f3
+            parts["mobile"] += f1 + f2 + f3
         else:
             h1, h2 = cin * e1, cout * e2
             f1, hw = _conv(hw, cin, h1, 3, stride, groups=cin)
@@ -163,29 +168,28 @@ def _body_flops(cfg: MobileFormerConfig, hw: tuple[int, int], parts: dict[str, i
             f3, _ = _conv(hw, cout, h2, 3, 1, groups=cout)
             f4, _ = _conv(hw, h2, cout, 1, 1, groups=g)
             widths = [h1, h2]
-            mobile = f1 + f2 + f3 + f4
-        if dynamic:
+            parts["mobile"] += f1 + f2 + f3 + f4
+        if dynamic:   # the coefficient MLPs; applying them is element-wise (zero)
             sq = d // 4
-            mobile += d * sq * len(widths) + sum(sq * 2 * w for w in widths)
-        parts["mobile"] += mobile
+            parts["dyrelu"] += d * sq * len(widths) + sum(sq * 2 * w for w in widths)
         if bridged and cfg.former_to_mobile:
-            parts["bridge"] += _f2m(hw[0] * hw[1], cout, m, d)
+            parts["former_to_mobile"] += _f2m(hw[0] * hw[1], cout, m, d)
     return hw
 
 
 def _mobile_former_flops(cfg: MobileFormerConfig, res: int, num_classes: int) -> dict[str, int]:
-    parts = {p: 0 for p in PARTS}
+    parts = dict.fromkeys(MODEL_PARTS, 0)
     m, d, g = cfg.tokens, cfg.token_dim, cfg.group_num
     tok = cfg.former
     hw = _body_flops(cfg, (res, res), parts)
     area = hw[0] * hw[1]
     last = cfg.last_channels()
     if tok and cfg.mobile_to_former:
-        parts["bridge"] += _m2f(area, last, m, d)
+        parts["mobile_to_former"] += _m2f(area, last, m, d)
     hidden = last * cfg.head_expansion
     f, _ = _conv(hw, last, hidden, 1, 1, groups=g)
     fc_in = hidden + (d if tok else 0)
-    parts["stem+head"] += (f + area * hidden + fc_in * cfg.head_hidden + 2 * cfg.head_hidden
+    parts["stem_head"] += (f + area * hidden + fc_in * cfg.head_hidden + 2 * cfg.head_hidden
                            + cfg.head_hidden * num_classes)
     return parts
 
@@ -196,18 +200,30 @@ def estimate_body_flops(config: MobileFormerConfig | str, height: int, width: in
     cfg = get_config(config)
     if not isinstance(cfg, MobileFormerConfig):
         raise TypeError(f"the closed form covers Mobile-Former configs, not {cfg.family}")
-    parts = {p: 0 for p in PARTS}
+    parts = dict.fromkeys(MODEL_PARTS, 0)
     _body_flops(cfg, (height, width), parts, rows)
     return sum(parts.values())
 
 
 @lru_cache(maxsize=512)
-def _traced_flops(cfg_json: str, res: int, num_classes: int) -> int:
-    return count_flops(config_from_dict(json.loads(cfg_json)), res, num_classes).flops
+def _traced_parts(cfg_json: str, res: int, num_classes: int) -> tuple[tuple[str, int], ...]:
+    return tuple(count_flops(config_from_dict(json.loads(cfg_json)), res, num_classes).parts.items())
 
 
 # the closed forms of the families whose descriptor says flops="closed"
 CLOSED_FORMS = {MobileFormerConfig.family: _mobile_former_flops}
+
+
+def estimate_parts(config: ModelConfig | str, resolution: int | None = None, num_classes: int = 1000) \
+        -> dict[str, int]:
+    """Multiply-adds by part (models.parts.PARTS, every part present, zeros included): the
+    closed form for flops="closed" families, fvcore by module (traced once per config and
+    cached) for "traced" ones. The parts sum to `estimate_flops` exactly."""
+    cfg = get_config(config)
+    res = resolution or cfg.resolution
+    if get_family(cfg).flops == "traced":
+        return dict(_traced_parts(cfg.to_json(), res, num_classes))
+    return CLOSED_FORMS[cfg.family](cfg, res, num_classes)
 
 
 def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num_classes: int = 1000,
@@ -216,16 +232,19 @@ def estimate_flops(config: ModelConfig | str, resolution: int | None = None, num
 
     Families whose descriptor says flops="closed" (Mobile-Former) are computed analytically
     (microseconds); "traced" ones (MobileNetV3) are traced once per config and cached.
+    `breakdown` gives the coarse split (PARTS) of a closed-form family and the total.
     """
     cfg = get_config(config)
-    res = resolution or cfg.resolution
+    parts = estimate_parts(cfg, resolution, num_classes)
+    total = sum(parts.values())
+    if not breakdown:
+        return total
     if get_family(cfg).flops == "traced":
-        total = _traced_flops(cfg.to_json(), res, num_classes)
-        return {"total": total} if breakdown else total
-    parts = CLOSED_FORMS[cfg.family](cfg, res, num_classes)
-    if breakdown:
-        return {**parts, "total": sum(parts.values())}
-    return sum(parts.values())
+        return {"total": total}
+    coarse = dict.fromkeys(PARTS, 0)
+    for part, value in parts.items():
+        coarse[COARSE[part]] += value
+    return {**coarse, "total": total}
 
 
 def estimate_params(config: ModelConfig | str, num_classes: int = 1000) -> int:

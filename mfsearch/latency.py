@@ -89,13 +89,21 @@ class OnnxRuntimeRuntime(Runtime):
     def prepare(self, model, x, threads):
         import onnxruntime as ort  # loaded by the runtime that needs it, not by importing mfsearch
         folder = Path(tempfile.mkdtemp(prefix="mfsearch-onnx-"))
-        path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=False, check=False)
+        # a fixed batch of 1 where that is what runs; a batch above 1 needs the free batch dimension
+        path = export_onnx(model, folder / "model.onnx", resolution=x.shape[-1], dynamic_batch=x.shape[0] > 1,
+                           check=False)
+        session = ort.InferenceSession(str(path), self.options(threads), providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x.numpy()}
+        return lambda: session.run(None, feed)
+
+    @staticmethod
+    def options(threads: int) -> Any:
+        """The session settings every ONNX Runtime timing uses (the profiler adds to them)."""
+        import onnxruntime as ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: x.numpy()}
-        return lambda: session.run(None, feed)
+        return opts
 
     def versions(self):
         import onnxruntime as ort

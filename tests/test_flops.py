@@ -5,6 +5,7 @@ import pytest
 from conftest import mixed_config, random_mobile_former_config, with_row_options
 
 import mfsearch
+from mfsearch.flops import estimate_parts
 from mfsearch.models import MOBILENET_V3_PUBLISHED, preset_table
 
 # the authors' public implementation counted with fvcore (FLOPs M, params M)
@@ -50,6 +51,9 @@ def test_mobilenet_v3_matches_published_without_bn(name):
     assert abs(r.flops_without_bn - published) / published < 0.03
     # the shared convention includes BatchNorm, which adds a few percent
     assert 1.02 < r.flops / r.flops_without_bn < 1.07
+    parts = estimate_parts(name)   # traced by module: the parts sum to the total, SE is its own
+    assert sum(parts.values()) == r.flops == mfsearch.estimate_flops(name)
+    assert parts["se"] > 0 and parts["mobile"] > parts["stem_head"] > 0 and parts["dyrelu"] == parts["former"] == 0
 
 
 def test_mobilenet_v3_family_builds_and_orders():
@@ -65,6 +69,10 @@ def test_estimate_equals_fvcore_on_presets(name, preset_reports):
     assert est["total"] == preset_reports[name].flops
     for part, value in preset_reports[name].breakdown.items():
         assert est[part] == value
+    fine = estimate_parts(name)
+    assert fine == preset_reports[name].parts and sum(fine.values()) == est["total"]
+    assert all(fine[p] > 0 for p in ("stem_head", "mobile", "dyrelu", "mobile_to_former", "former",
+                                     "former_to_mobile"))
 
 
 def test_estimate_equals_fvcore_on_random_configs():
@@ -78,6 +86,7 @@ def test_estimate_equals_fvcore_on_random_configs():
         est = mfsearch.estimate_flops(cfg, breakdown=True)
         assert est["total"] == traced.flops, cfg.to_json()
         assert {p: est[p] for p in traced.breakdown} == traced.breakdown, cfg.to_json()
+        assert estimate_parts(cfg) == traced.parts, cfg.to_json()    # the fine split too, part by part
         seen |= {("group_num", cfg.group_num), ("bridge_heads", cfg.bridge_heads),
                  ("former_heads", cfg.former_heads), ("ffn_expansion", cfg.ffn_expansion)}
         seen |= {(s, getattr(cfg, s)) for s in ("mobile_to_former", "former_to_mobile", "dynamic_relu",

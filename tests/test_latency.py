@@ -97,6 +97,8 @@ def test_latency_record_and_cache(monkeypatch):
 def test_onnxruntime_latency(monkeypatch):
     rec = measure_latency("mobilenet_v3_small_050", "onnxruntime", resolution=64, timing=FAST, cache=False)
     assert rec.runtime == "onnxruntime" and "onnxruntime" in rec.versions and rec.median_ms > 0
+    rec = measure_latency("mobilenet_v3_small_050", "onnxruntime", batch=2, resolution=64, timing=FAST, cache=False)
+    assert rec.batch == 2 and rec.median_ms > 0     # the export was fixed at batch 1 and refused 2
 
 
 @pytest.mark.parametrize("text,ms", [("12ms", 12.0), ("12", 12.0), ("0.012s", 12.0), ("1.5 ms", 1.5)])

@@ -13,7 +13,7 @@ LAYERS = [  # (prefix, layer); the longest matching prefix decides
     ("mfsearch.common", 0), ("mfsearch.evaluation", 0), ("mfsearch.records", 0),
     ("mfsearch.models", 0), ("mfsearch.flops", 0),
     ("spaces", 1), ("mfsearch.data", 1), ("mfsearch.zero_cost", 1), ("mfsearch.train", 1),
-    ("mfsearch.export", 1), ("mfsearch.latency", 1), ("mfsearch.detection", 1),
+    ("mfsearch.export", 1), ("mfsearch.latency", 1), ("mfsearch.profile", 1), ("mfsearch.detection", 1),
     ("mfsearch.search", 2), ("mfsearch.analysis", 2),
     ("mfsearch.studies", 3),
     ("mfsearch.cli", 4), ("search", 4), ("analyze", 4),

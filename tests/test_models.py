@@ -9,7 +9,13 @@ from conftest import mixed_config, random_mobile_former_config, with_row_options
 
 import mfsearch
 from mfsearch.models import MobileFormerConfig, MobileNetV3Config, config_from_dict
-from mfsearch.models.mobile_former import ChannelShuffle, MobileFormerBlock, dynamic_relu
+from mfsearch.models.mobile_former import (
+    ChannelShuffle,
+    DynamicReLU,
+    MobileFormerBlock,
+    dynamic_relu,
+    dynamic_relu_inference,
+)
 
 BASE = "mobile_former_52m"
 
@@ -75,6 +81,29 @@ def test_dynamic_relu_is_max_of_two_lines():
     a2 = 2 * coeffs[:, 6:, None, None] - 1
     assert torch.allclose(dynamic_relu(x, coeffs), torch.maximum(a1 * x, a2 * x))
     assert torch.autograd.gradcheck(dynamic_relu, (x, coeffs))
+    assert torch.allclose(dynamic_relu_inference(x, coeffs), torch.maximum(a1 * x, a2 * x))
+
+
+def test_eval_mode_dynamic_relu_gives_the_training_form_outputs(monkeypatch):
+    """Eval mode (inference, ONNX export) computes dynamic ReLU with fewer ops; the logits
+    equal the training form's (the formulation before the change) to 1e-5, presets and
+    random configs alike, and training mode still uses the training form."""
+    rng = random.Random(5)
+    cfgs = [mfsearch.get_config(n) for n in ("mobile_former_26m", "mobile_former_151m")]
+    cfgs += [random_mobile_former_config(rng) for _ in range(3)]
+    x = torch.randn(2, 3, 64, 64)
+    for cfg in cfgs:
+        model = mfsearch.create_model(cfg, num_classes=10).eval()
+        with torch.no_grad():
+            got = model(x)
+            with monkeypatch.context() as m:
+                m.setattr(DynamicReLU, "forward", lambda self, a, c: dynamic_relu(a, c))
+                want = model(x)
+        assert (got - want).abs().max() <= 1e-5, cfg.to_json()
+    called = []
+    monkeypatch.setattr("mfsearch.models.mobile_former.dynamic_relu", lambda a, c: called.append(1) or a)
+    mfsearch.create_model("mobile_former_26m", num_classes=10).train()(x)
+    assert called
 
 
 @pytest.mark.parametrize("name", ["mobile_former_26m", "mobile_former_151m", "mobile_former_508m"])

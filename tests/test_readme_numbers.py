@@ -275,7 +275,7 @@ def _slug(heading: str) -> str:
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/cli.md", "docs/library.md", "docs/results/README.md",
-                                 "docs/analysis.md", "docs/data.md", "docs/detection.md"])
+                                 "docs/analysis.md", "docs/data.md", "docs/detection.md", "docs/latency.md"])
 def test_links_and_figures_resolve(doc):
     """Every relative link and figure of the documentation points at a file that exists, and
     every #anchor at a heading of its file (the results and CLI moved out of the README)."""

@@ -1,5 +1,7 @@
 """`mfsearch latency`: every registered model (or the ones named) timed under each runtime,
 printed as a table, kept as JSON (`--json`, redrawn with `--from-json`) and drawn (`--plot`).
+With `--profile`: where the time goes, per part of each model (default: the 7 Mobile-Former
+presets), beside each part's share of the MAdds (mfsearch.profile; docs/latency.md).
 
 Timing: fixed threads, batch and input, untimed warm-up runs, then interleaved rounds of one
 untimed and a burst of timed runs per model (mfsearch.latency); each pass is independent and
@@ -16,10 +18,12 @@ from ..analysis.latency import plot_latency_table
 from ..common import UsageError, one_line
 from ..latency import RUNTIMES, LatencyRecord, Timing, check_runtime, host, table
 from ..models import get_config, list_models
+from . import profile as profile_cli
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", nargs="+", default=list_models(), help="registered names (default: all)")
+    p.add_argument("--models", nargs="+", help="registered names (default: all; with --profile the 7 "
+                   "Mobile-Former presets)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), help=f"{', '.join(RUNTIMES)} (default both)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="independent passes (agreement column; default 2)")
@@ -27,9 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="write latency against MAdds per family to this PNG")
     p.add_argument("--json", help="write every record to this JSON file")
     p.add_argument("--from-json", help="print the table (and --plot) from a file --json wrote, measuring nothing")
+    p.add_argument("--profile", action="store_true", help="where the time goes: ms and %% per part of each model "
+                   "beside its MAdds %% (--repeats and --plot do not apply)")
+    p.add_argument("--runs", type=int, default=50, help="profiled runs per model and runtime (--profile; default 50)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.profile:
+        return profile_cli.run(args)
+    args.models = args.models or list_models()
     try:
         rows, runtimes = _rows(args)
     except (UsageError, KeyError, ValueError) as exc:

@@ -4,7 +4,8 @@ Layout choices made for CPU training speed without changing the maths:
 tokens are kept batch-first (B, M, d); the two Linear layers that read the same
 tokens in a bridge are one Linear with concatenated weights; the dynamic-ReLU
 coefficient MLPs of a block share one first layer; dynamic ReLU is computed
-with dense element-wise ops; bridges read the feature map through views that work for
+with dense element-wise ops in training and as max(a1*x, a2*x) in eval mode (fewer
+ops to export and run); bridges read the feature map through views that work for
 both NCHW and channels_last. Parameter counts and multiply-adds are unchanged.
 """
 from __future__ import annotations
@@ -20,6 +21,12 @@ if TYPE_CHECKING:  # the config builds this module, so it is imported for annota
     from .config import MobileFormerConfig
 
 
+def _slopes(x: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    b, c = x.shape[0], x.shape[1]
+    s1, s2 = (s.view(b, c, 1, 1) for s in coeffs.split(c, dim=1))   # one Split in ONNX, not 2 Slice + 2 Squeeze
+    return 2.0 * s1, 2.0 * s2 - 1.0   # (s1 - 0.5) * 2 + 1 in [0, 2]; (s2 - 0.5) * 2 in [-1, 1]
+
+
 def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """y = max(a1*x, a2*x) per (sample, channel); `coeffs` is (B, 2C) of h_sigmoid outputs.
 
@@ -27,12 +34,29 @@ def dynamic_relu(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     the same function, but dense element-wise ops instead of a broadcast max and its
     masked backward (7x faster forward+backward on CPU in channels_last).
     """
-    b, c = x.shape[0], x.shape[1]
-    s1, s2 = coeffs.view(b, 2, c, 1, 1).unbind(1)
-    a1 = 2.0 * s1          # (s1 - 0.5) * 2 + 1, in [0, 2]
-    a2 = 2.0 * s2 - 1.0    # (s2 - 0.5) * 2, in [-1, 1]
+    a1, a2 = _slopes(x, coeffs)
     hi, lo = torch.maximum(a1, a2), torch.minimum(a1, a2)
     return torch.addcmul(x * lo, torch.relu(x), hi - lo)
+
+
+def dynamic_relu_inference(x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """The same y = max(a1*x, a2*x), written as it reads: without a backward to make fast, it
+    exports to fewer ONNX nodes (no hi/lo; addcmul is two nodes in ONNX; no Relu, which
+    ONNX Runtime ran in its blocked layout and copied back out) and reads the map 3 times,
+    not 4: 8 nodes per activation instead of 15, and MF-151M's graph after ONNX Runtime's
+    optimisations has 1044 nodes instead of 1168 (docs/latency.md). Equal to
+    `dynamic_relu` within float rounding (tests/test_models.py)."""
+    a1, a2 = _slopes(x, coeffs)
+    return torch.maximum(x * a1, x * a2)
+
+
+class DynamicReLU(nn.Module):
+    """Dynamic ReLU as a module without parameters, so that its operations carry a module
+    path in traces and ONNX exports (mfsearch.profile attributes time by it); in training
+    the form with the fast backward, in eval mode (inference, export) the one with fewer ops."""
+
+    def forward(self, x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        return dynamic_relu(x, coeffs) if self.training else dynamic_relu_inference(x, coeffs)
 
 
 class ChannelShuffle(nn.Module):
@@ -55,7 +79,7 @@ def shuffle_or_id(groups: int) -> nn.Module:
 
 
 class CoeffMLPs(nn.Module):
-    """The dynamic-ReLU coefficient MLPs of one block, read off the first token.
+    """The dynamic-ReLU coefficient MLPs of one block, read off the first token of z.
 
     Each activation has its own two-layer MLP (d -> d/4 -> 2C); the first layers
     are stacked into one Linear since they read the same input.
@@ -67,8 +91,8 @@ class CoeffMLPs(nn.Module):
         self.first = nn.Linear(token_dim, self.squeeze * len(widths))
         self.second = nn.ModuleList(nn.Linear(self.squeeze, 2 * w) for w in widths)
 
-    def forward(self, z0: torch.Tensor) -> list[torch.Tensor]:
-        hidden = F.relu(self.first(z0)).split(self.squeeze, dim=-1)
+    def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
+        hidden = F.relu(self.first(z[:, 0])).split(self.squeeze, dim=-1)
         return [F.hardsigmoid(lin(h)) for lin, h in zip(self.second, hidden)]
 
 
@@ -204,12 +228,13 @@ class MobileFormerBlock(nn.Module):
             self.conv4 = conv_bn(hidden2, cout, groups=g)
             act_widths = [hidden1, hidden2]
         self.coeffs = CoeffMLPs(d, act_widths) if self.dynamic else None
+        self.dyrelu = DynamicReLU() if self.dynamic else None   # no parameters: state_dict keys unchanged
         self.m2f = MobileToFormer(cin, d, cfg.bridge_heads) if bridged and cfg.mobile_to_former else None
         self.former = Former(d, cfg.former_heads, cfg.ffn_expansion, cfg.former_ffn) if bridged else None
         self.f2m = FormerToMobile(cout, d, cfg.bridge_heads) if bridged and cfg.former_to_mobile else None
 
     def _act(self, x: torch.Tensor, coeffs: list[torch.Tensor] | None, i: int) -> torch.Tensor:
-        return dynamic_relu(x, coeffs[i]) if coeffs is not None else F.relu(x)
+        return self.dyrelu(x, coeffs[i]) if coeffs is not None else F.relu(x)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         part = z if self.split is None else z[:, :self.split]   # the tokens this block works on
@@ -217,7 +242,7 @@ class MobileFormerBlock(nn.Module):
             part = self.m2f(x, part)
         if self.former is not None:
             part = self.former(part)
-        coeffs = self.coeffs(part[:, 0]) if self.coeffs is not None else None
+        coeffs = self.coeffs(part) if self.coeffs is not None else None   # reads the first token
         if self.kind == "block":
             out = self._act(self.conv1(x), coeffs, 0)
             out = self._act(self.conv2(out), coeffs, 1)
