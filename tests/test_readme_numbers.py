@@ -267,6 +267,30 @@ def test_fidelity_numbers_in_the_readme(readme):
         assert_quoted(q, _num(v), "proxy_fidelity Kendall tau")
 
 
+# ----------------------------------------------------------------------------- the photo-folder search
+
+def test_photo_search_numbers_in_the_readme(readme):
+    import pandas as pd
+    folder = RESULTS / "photo_search"
+    trials, base = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "baselines.csv")
+    confirm = pd.read_csv(folder / "confirm.csv").sort_values("final_top1", ascending=False)
+    best = json.loads((folder / "best.json").read_text())
+    madds, trial, rung, runner = _find(rf"the winner \({N}M\) reached {N}% in its trial and {N}% at the rung "
+                                       rf"\(runner-up {N}%", readme, "README")
+    winner = trials[trials["trial_id"].astype(str) == best["trial_id"]].iloc[0]
+    assert_quoted(madds, winner["flops"] / 1e6, "photo winner MAdds")
+    assert_quoted(trial, winner["final_top1"], "photo winner's trial top-1")
+    assert_quoted(rung, confirm["final_top1"].iloc[0], "photo winner at the rung")
+    assert_quoted(runner, confirm["final_top1"].iloc[1], "photo runner-up at the rung")
+    assert str(confirm["confirms"].iloc[0]) == best["trial_id"]
+    small, large = _find(rf"MobileNetV3-Small x1.665 at {N}% and Large x0.74 at {N}%", readme, "README")
+    by_name = dict(zip(base["trial_id"].astype(str), base["final_top1"]))
+    assert_quoted(small, by_name["mobilenet_v3_small_166"], "photo baseline Small")
+    assert_quoted(large, by_name["mobilenet_v3_large_074"], "photo baseline Large")
+    (epochs,) = _find(rf"trains each trial {N} epochs", readme, "README")
+    assert (trials.loc[trials["status"] == "complete", "epochs_done"] == int(epochs)).all()
+
+
 # ----------------------------------------------------------------------------- links
 
 def _slug(heading: str) -> str:
