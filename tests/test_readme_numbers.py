@@ -291,6 +291,28 @@ def test_photo_search_numbers_in_the_readme(readme):
     assert (trials.loc[trials["status"] == "complete", "epochs_done"] == int(epochs)).all()
 
 
+# ----------------------------------------------------------------------------- the latency profile
+
+def test_profile_table_in_the_latency_doc():
+    records = json.loads((RESULTS / "profile.json").read_text())
+    by = {(r["model"], r["runtime"]): r for r in records}
+    table = _table(REPO / "docs" / "latency.md", "| model | ONNX Runtime ms | torch ms |")
+    header = [c.strip() for c in (REPO / "docs" / "latency.md").read_text().split(
+        "| model | ONNX Runtime ms | torch ms |")[1].splitlines()[0].strip("| ").split("|")]
+    assert len(table) == len({m for m, _ in by}) == 9
+    for row in table:
+        ort, torch_ = by[(row[0], "onnxruntime")], by[(row[0], "torch")]
+        assert_quoted(row[1], ort["measured_ms"], f"{row[0]} ONNX Runtime ms")
+        assert_quoted(row[2], torch_["measured_ms"], f"{row[0]} torch ms")
+        for part, cell in zip(header, row[3:]):
+            if cell == "-":
+                assert ort["share"].get(part, 0) == 0
+                continue
+            time_share, madds_share = re.match(rf"{N} \({N}\)", cell).groups()
+            assert_quoted(time_share, 100 * ort["share"][part], f"{row[0]} {part} time %")
+            assert_quoted(madds_share, 100 * ort["madds_share"][part], f"{row[0]} {part} MAdds %")
+
+
 # ----------------------------------------------------------------------------- links
 
 def _slug(heading: str) -> str:
