@@ -32,7 +32,9 @@ File layout (every key can be overridden per size under `sizes:`):
     search: {budgets: [25M, 50M], trials: 12}    # instead of variants: one search.py run per
                                                  # budget and seed, merged by analyze.py; trials
                                                  # may be a list, one per budget; confirm_top
-                                                 # (default 0) as search.py's --confirm-top
+                                                 # (default 0), band, objective, backend and cost
+                                                 # as search.py's flags; space: a name or file, or a
+                                                 # list of them (one search per space and budget)
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
