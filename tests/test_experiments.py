@@ -144,7 +144,7 @@ def test_a_search_study_runs_one_search_per_space(tmp_path, monkeypatch):
     monkeypatch.setattr(budgets, "run_search", lambda settings: seen.append(settings))
     run_study(load_study(EXP / "latency_front.yaml", "smoke"), out=tmp_path)
     assert [s.name for s in seen] == ["23M-mobile_former", "23M-mobile_former_cpu"]
-    assert seen[0].space["space"] == "mobile_former" and seen[1].space["space"] == "mobile_former_cpu"
+    assert seen[0].space is None and seen[1].space["space"] == "mobile_former_cpu"   # the default by name: no space
     assert {s.cost for s in seen} == {"latency"} and {s.space_file for s in seen} == {None}
     bad = tmp_path / "bad.yaml"
     bad.write_text((EXP / "latency_front.yaml").read_text().replace("space: [mobile_former, mobile_former_cpu]}",

@@ -97,3 +97,16 @@ def test_bad_arm_is_one_line_exit_2(tmp_path, capsys):
     assert main(["--experiment", str(bad), "--size", "full", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown settings ['epochs']" in err
+
+
+def test_regrets_follow_each_pick_when_datasets_interleave(tmp_path):
+    ref, study = tmp_path / "reference", tmp_path / "study"
+    _write_rows(ref, [_truth_row("a", "mobile_former_151m", 80.0)])
+    rows = [_truth_row("default-seed0", "mobile_former_151m", 79.0, arm="default", search_seed=0),
+            {**_truth_row("default-seed0", "mobile_former_151m", 50.0, arm="default", search_seed=0),
+             "dataset": "shapes"},
+            _truth_row("default-seed1", "mobile_former_151m", 77.0, arm="default", search_seed=1)]
+    _write_rows(study, rows)
+    analyze_quality(study, {"budget": 150e6, "reference": {"cifar10": str(ref)}}, tmp_path / "out")
+    picks = pd.read_csv(tmp_path / "out" / "picks.csv")
+    assert list(picks["regret"].round(2).fillna(-99)) == [1.0, -99, 3.0]   # shapes has no reference set

@@ -105,15 +105,14 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     if rows.empty:
         raise AnalysisError(f"{path} has no pick trained under its truth protocol yet; run the study first")
     picks = pick_table(path, rows, meta)
-    notes, regrets, leads = {}, [], []
+    notes, best, mnv3 = {}, {}, {}
     for dataset, g in rows.groupby("dataset", sort=False):
         truth, family, notes[dataset] = reference_truth((meta.get("reference") or {}).get(dataset), dataset,
                                                         g["protocol"].iloc[0])
-        mnv3 = truth[family == "mobilenet_v3"]
-        for t in picks.loc[picks["dataset"] == dataset, "truth"]:
-            regrets.append(truth.max() - t if len(truth) else None)
-            leads.append(t - mnv3.max() if len(mnv3) else None)
-    picks["regret"], picks["vs_mnv3"] = regrets, leads
+        best[dataset] = truth.max() if len(truth) else None
+        mnv3[dataset] = truth[family == "mobilenet_v3"].max() if (family == "mobilenet_v3").any() else None
+    picks["regret"] = [None if best[d] is None else best[d] - t for d, t in zip(picks["dataset"], picks["truth"])]
+    picks["vs_mnv3"] = [None if mnv3[d] is None else t - mnv3[d] for d, t in zip(picks["dataset"], picks["truth"])]
     summary = arm_summary(picks)
     out.mkdir(parents=True, exist_ok=True)
     picks.to_csv(out / "picks.csv", index=False)

@@ -221,6 +221,8 @@ class MobileFormerConfig:
         if options and (b.kind == "lite" or not self.former):
             bad(f"block {i} takes no options {options}: "
                 + ("a lite row has no global part" if b.kind == "lite" else "the model has no Former (former=False)"))
+        if not b.dynamic_relu and not self.dynamic_relu:
+            bad(f"block {i} sets dynamic_relu=False, which the model-wide dynamic_relu=False already says")
         if b.tokens is not None and not b.bridges:
             bad(f"block {i} sets tokens={b.tokens} but has no bridges to run them")
         if b.tokens is not None and not 1 <= b.tokens <= self.tokens:

@@ -39,7 +39,7 @@ SAVE_WEIGHTS = ("best", "all", "none")
 def space_setting(spec: str | None) -> tuple[dict | None, str | None]:
     """(SearchSettings.space, .space_file) for a space name or file (search.py's --space; None:
     the default space). A name records no file; a search needs a Mobile-Former space."""
-    if spec is None:
+    if spec is None or spec == MobileFormerSpace.name:   # the default space by name: the same run identity
         return None, None
     loaded = load_space(spec)   # SpaceError: unknown name, bad file
     if not isinstance(loaded, MobileFormerSpace):
