@@ -56,18 +56,6 @@ class FlopReport:
         return self.breakdown.get(part, 0) / self.flops if self.flops else 0.0
 
 
-def _part_of(module_name: str) -> str:
-    """Assign a module (by its dotted name) to stem+head / mobile / former / bridge."""
-    parts = module_name.split(".")
-    if parts[0] in ("stem", "head", "avgpool", "classifier") or module_name in ("features.0",):
-        return "stem+head"
-    if parts[0] == "final_m2f" or any(p in ("m2f", "f2m") for p in parts):
-        return "bridge"
-    if "former" in parts:
-        return "former"
-    return "mobile"
-
-
 def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
                 num_classes: int = 1000) -> FlopReport:
     """Count multiply-adds with fvcore (eval mode, batch 1); see the module docstring."""
@@ -95,17 +83,18 @@ def count_flops(model_or_name_or_config: Any, resolution: int | None = None,
     finally:
         fvcore_log.setLevel(level)
         model.train(was_training)
-    breakdown = dict.fromkeys(PARTS, 0)
     parts = dict.fromkeys(MODEL_PARTS, 0)
     fine = module_parts(model)
     # each module's own count (its total less its children's), so nothing counts twice: ops
     # called functionally on a non-leaf module (matmul in the bridges, pooling in the head)
-    # stay with that module; the root's own go to stem+head in the coarse split
+    # stay with that module
     for name, mod in model.named_modules():
         own = (int(by_module.get(name, 0)) if name else total) - sum(int(by_module.get(f"{name}.{c}" if name else c, 0))
                                                 for c, _ in mod.named_children())
-        breakdown[_part_of(name) if name else "stem+head"] += own
         parts[fine[name]] += own
+    breakdown = dict.fromkeys(PARTS, 0)
+    for part, value in parts.items():   # the coarse split is the fine one folded: one owner
+        breakdown[COARSE[part]] += value
     params = sum(p.numel() for p in model.parameters())
     return FlopReport(total, params, res, breakdown, parts, by_op)
 

@@ -169,6 +169,9 @@ def test_row_options_round_trip_and_default_rows_keep_six_columns():
     spelled = plain.replace(blocks=tuple([*b.to_row(), {"tokens": 3, "bridges": True}] if b.kind != "lite"
                                          else b.to_row() for b in plain.blocks))
     assert spelled == plain and spelled.to_json() == plain.to_json()
+    off = plain.replace(dynamic_relu=False)
+    assert off.replace(blocks=tuple([*b.to_row(), {"dynamic_relu": False}] if b.kind != "lite" else b.to_row()
+                                    for b in plain.blocks)).to_json() == off.to_json()
     rng = random.Random(2)
     for _ in range(6):
         cfg = with_row_options(random_mobile_former_config(rng), rng)

@@ -123,9 +123,11 @@ class MobileFormerConfig:
 
     def __post_init__(self) -> None:
         blocks = tuple(b if isinstance(b, BlockSpec) else BlockSpec.from_row(b) for b in self.blocks)
-        # a row on all the model's tokens is the default row: one spelling per architecture
+        # a row on all the model's tokens, or without dynamic ReLU in a model without it, is the
+        # default row: one spelling per architecture
         object.__setattr__(self, "blocks", tuple(
-            replace(b, tokens=None) if b.tokens == self.tokens else b for b in blocks))
+            replace(b, tokens=None if b.tokens == self.tokens else b.tokens,
+                    dynamic_relu=b.dynamic_relu or not self.dynamic_relu) for b in blocks))
         self.validate()
 
     # ---- derived shapes -------------------------------------------------------------
@@ -221,8 +223,6 @@ class MobileFormerConfig:
         if options and (b.kind == "lite" or not self.former):
             bad(f"block {i} takes no options {options}: "
                 + ("a lite row has no global part" if b.kind == "lite" else "the model has no Former (former=False)"))
-        if not b.dynamic_relu and not self.dynamic_relu:
-            bad(f"block {i} sets dynamic_relu=False, which the model-wide dynamic_relu=False already says")
         if b.tokens is not None and not b.bridges:
             bad(f"block {i} sets tokens={b.tokens} but has no bridges to run them")
         if b.tokens is not None and not 1 <= b.tokens <= self.tokens:
