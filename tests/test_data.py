@@ -428,6 +428,22 @@ def test_shapes_is_balanced_deterministic_and_drawn_per_class():
         make_shapes(5, 0)
 
 
+def test_shapes_hard_is_its_own_style_and_leaves_shapes_as_it_was():
+    import hashlib
+
+    from mfsearch.data.shapes import HARD, HARD_TRAIN, make_shapes
+    # recorded before ShapeStyle existed: a style must not move the `shapes` stream by one draw
+    a = make_shapes(200, 40, seed=3)
+    assert hashlib.sha1(a.train_x.numpy().tobytes()).hexdigest()[:10] == "07097a516e"
+    hard = load_dataset("shapes_hard", seed=0, synthetic_train=400, synthetic_test=40)
+    assert hard.name == "shapes_hard" and hard.train_x.shape == (400, 3, 32, 32)
+    assert not torch.equal(hard.train_x, make_shapes(400, 40, seed=0).train_x)
+    assert torch.equal(hard.train_x, make_shapes(400, 40, seed=0, style=HARD).train_x)
+    assert HARD_TRAIN == 5_000 and HARD.strokes == 3
+    # smaller shapes: less of each image is the object
+    assert hard.test_masks.float().mean() < make_shapes(400, 40, seed=0).test_masks.float().mean()
+
+
 def test_built_in_data_knows_where_its_objects_are():
     from mfsearch.data.shapes import make_shapes
     from mfsearch.data.synthetic import make_synthetic
