@@ -200,3 +200,25 @@ def test_a_study_keeps_every_runs_weights_when_asked(tmp_path):
     assert weights == ["mobile_former_52m-seed0-default.pt"]
     model = mfsearch.load_checkpoint(tmp_path / "attention" / "weights" / weights[0])
     assert model.config == mfsearch.get_config("mobile_former_52m") and model.num_classes == 10
+
+
+def test_searches_over_two_spaces_get_a_front_each(tmp_path):
+    """A search study over two spaces: the merged analysis, and one per space beside it
+    (built from a committed search's tables, so nothing trains)."""
+    from mfsearch.studies import analyze_study
+    src = Path(__file__).resolve().parents[1] / "docs" / "results" / "latency_search" / "shapes"
+    study = tmp_path / "latency_front"
+    names = ["150M-mobile_former", "150M-mobile_former_cpu"]
+    for name in names:
+        run = study / name
+        run.mkdir(parents=True)
+        pd.read_csv(src / "trials.csv").to_parquet(run / "trials.parquet")
+        meta = json.loads((src / "run.json").read_text())
+        if name.endswith("cpu"):
+            meta["settings"]["space"] = {"space": "mobile_former_cpu"}
+        (run / "run.json").write_text(json.dumps(meta))
+    (study / "run.json").write_text(json.dumps({"study": "latency_front", "kind": "budgets", "searches": names}))
+    out, files, headline = analyze_study(study)
+    assert (out / "report.md").is_file()
+    for space in ("mobile_former", "mobile_former_cpu"):
+        assert (out / space / "report.md").is_file() and f"\n{space}: " in headline

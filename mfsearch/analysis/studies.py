@@ -276,10 +276,25 @@ def analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path
     if not runs:
         raise AnalysisError(f"{path}: none of its searches has results yet; run the study first")
     result = analyze(runs, out=out)
-    line = search_headline(result.runs, result.summary)
+    files, line = list(result.files), search_headline(result.runs, result.summary)
+    spaces = _by_space(runs)
+    if len(spaces) > 1:   # searches over several spaces: each space's front apart, beside the merged one
+        for space, members in spaces.items():
+            sub = analyze(members, out=out / space)
+            files += sub.files
+            line += f"\n{space}: " + search_headline(sub.runs, sub.summary)
     if notes:
         line += "\nnote: " + "; ".join(notes) + "; rerun the study to finish"
-    return result.out_dir, result.files, line
+    return result.out_dir, files, line
+
+
+def _by_space(runs: list[Path]) -> dict[str, list[Path]]:
+    """Run folders by the space they searched (run.json's settings; none recorded: the default)."""
+    out: dict[str, list[Path]] = {}
+    for run in runs:
+        space = ((read_run_json(run) or {}).get("settings") or {}).get("space") or {}
+        out.setdefault(str(space.get("space", "mobile_former")), []).append(run)
+    return out
 
 
 def analyze_calibration(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
