@@ -8,6 +8,7 @@ import pytest
 
 from mfsearch.analysis.quality import analyze_quality, arm_summary
 from mfsearch.cli.search import main
+from mfsearch.common import UsageError
 from mfsearch.models import get_config
 from mfsearch.records.rows import identity, make_row
 from mfsearch.studies import analyze_study, load_study
@@ -110,3 +111,17 @@ def test_regrets_follow_each_pick_when_datasets_interleave(tmp_path):
     analyze_quality(study, {"budget": 150e6, "reference": {"cifar10": str(ref)}}, tmp_path / "out")
     picks = pd.read_csv(tmp_path / "out" / "picks.csv")
     assert list(picks["regret"].round(2).fillna(-99)) == [1.0, -99, 3.0]   # shapes has no reference set
+
+
+def test_an_arm_may_search_another_space_under_a_parameter_budget(tmp_path):
+    f = tmp_path / "q.yaml"
+    f.write_text((EXP / "search_quality.yaml").read_text().replace(
+        "random: {sampler: random}", "random: {sampler: random, space: mobile_former_cpu, param_budget: 5M}"))
+    study = load_study(f, "full")
+    d = study.datasets[0]
+    cpu, default = study.settings(d, "random", 0, tmp_path), study.settings(d, "default", 0, tmp_path)
+    assert cpu.space["space"] == "mobile_former_cpu" and cpu.param_budget == 5e6
+    assert default.space is None and default.param_budget is None
+    f.write_text(f.read_text().replace("param_budget: 5M", "param_budget: lots"))
+    with pytest.raises(UsageError, match="random"):
+        load_study(f, "full")

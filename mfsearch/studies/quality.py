@@ -12,7 +12,7 @@ same cost there (mfsearch.analysis.quality). File layout:
     kind: search_quality
     budget: 150M
     protocol: {}                  # optional: the trials' protocol (default: search.py's)
-    arms:                         # search.py settings per arm; {} is search.py's defaults
+    arms:                         # search.py settings per arm ({} is its defaults), incl. space, param_budget
       default: {}
       random: {sampler: random}
       before: {trials: 16, band: 0, min_steps: 0, confirm_top: 3, confirm_seeds: 2, final_length: 1}
@@ -33,15 +33,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from spaces import SpaceError
+
 from ..analysis.quality import analyze_quality
-from ..common import UsageError, one_line, parse_budget
+from ..common import UsageError, one_line, parse_budget, parse_params
 from ..data import load_dataset
 from ..models import get_config
 from ..records.appended import append_rows, keyed_rows
 from ..records.rows import identity, row_from_proxy, to_frame
 from ..records.tables import write_table
 from ..search.run import run_search
-from ..search.settings import SearchSettings, default_protocol
+from ..search.settings import SearchSettings, default_protocol, space_setting
 from ..train import ProxyProtocol, train_proxy
 from .budgets import search_finished
 from .registry import StudyKind, register
@@ -53,7 +55,7 @@ KEYS = {"study", "kind", "description", "budget", "protocol", "arms", "seeds", "
         "truth", "reference", "sizes"}
 # what an arm may set: search.py's options that change how it searches (min_steps: its protocol's floor)
 ARM_KEYS = {"trials", "band", "sampler", "confirm_top", "confirm_seeds", "final_length", "min_steps", "backend",
-            "baselines"}
+            "baselines", "space", "param_budget"}
 TRUTH = "truth"
 
 
@@ -74,9 +76,12 @@ class QualityStudy:
     def settings(self, data: StudyData, arm: str, seed: int, out: Path) -> SearchSettings:
         over = dict(self.arms[arm])
         protocol = replace(self.protocol, min_steps=int(over.pop("min_steps", self.protocol.min_steps)))
+        space, space_file = space_setting(over.pop("space", None))
+        if "param_budget" in over:
+            over["param_budget"] = parse_params(str(over["param_budget"]))
         return SearchSettings(budget=self.budget, dataset=data.name, data_root=data.root, seed=seed,
                               protocol=protocol, name=f"{data.name}-{arm}-seed{seed}", out=str(out / "searches"),
-                              save_weights="none", **over)
+                              save_weights="none", space=space, space_file=space_file, **over)
 
     def runs(self) -> list[tuple[StudyData, str, int]]:
         """Every (dataset, arm, seed), seeds innermost so each arm's seeds finish together."""
@@ -109,8 +114,11 @@ def load_quality(path: Path, raw: dict, size: str) -> QualityStudy:
                              truth={d.name: ProxyProtocol(**truth[d.name]) for d in datasets}, reference=reference,
                              description=spec.get("description", ""), source=spec)
         for d, arm, seed in study.runs():   # every arm's settings are valid before anything runs
-            study.settings(d, arm, seed, Path("runs"))
-    except (TypeError, ValueError, KeyError, UsageError) as exc:
+            try:
+                study.settings(d, arm, seed, Path("runs"))
+            except (UsageError, SpaceError) as exc:
+                raise ValueError(f"arm {arm}: {exc}") from None
+    except (TypeError, ValueError, KeyError, UsageError, SpaceError) as exc:
         raise UsageError(f"experiment {path.stem}: {one_line(exc).replace('--', '')}") from None
     return study
 

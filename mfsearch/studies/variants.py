@@ -33,8 +33,9 @@ File layout (every key can be overridden per size under `sizes:`):
                                                  # budget and seed, merged by analyze.py; trials
                                                  # may be a list, one per budget; confirm_top
                                                  # (default 0), band, objective, backend and cost
-                                                 # as search.py's flags; space: a name or file, or a
-                                                 # list of them (one search per space and budget)
+                                                 # (param_budget too) as search.py's flags; space: a
+                                                 # name or file, or a list of them (one search per
+                                                 # space and budget)
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
@@ -63,7 +64,7 @@ from typing import Any
 from spaces import MobileFormerSpace, SpaceError, fit_to_budget
 
 from ..analysis.studies import analyze_variants
-from ..common import UsageError, one_line, parse_budget
+from ..common import UsageError, one_line, parse_budget, parse_params
 from ..data import DATASETS, DEFAULT_DATASET
 from ..models import get_config
 from ..search.settings import SearchSettings, space_setting
@@ -78,7 +79,7 @@ DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration", "truth")
 SCORED_ANALYSES = ("calibration", "truth")   # studies that may rank by zero-cost scores
 PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say which runs it gets
-SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band", "cost", "space"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band", "cost", "space", "param_budget"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class BudgetSearches:
     confirm_top: int = 0                   # the merged front, not one winner, is what the study reports
     band: float = 0.0                      # a front over budgets wants every size a search finds (search.py: 0.9)
     cost: str = "flops"                    # a pareto search's second axis (search.py's --cost)
+    param_budget: float | None = None      # search.py's --param-budget
     spaces: tuple[str | None, ...] = (None,)   # space names or files (search.py's --space); None: the default
 
     def run_name(self, budget: float, seed: int, space: str | None = None) -> str:
@@ -239,10 +241,11 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
         out = BudgetSearches(budgets=budgets, trials=trials, backend=s.get("backend", "optuna"),
                              objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)),
                              band=float(s.get("band", 0.0)), cost=str(s.get("cost", "flops")),
+                             param_budget=parse_params(str(s["param_budget"])) if "param_budget" in s else None,
                              spaces=tuple(_spaces(s.get("space"))))
         for t in trials:
             SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check",
-                           band=out.band, cost=out.cost)
+                           band=out.band, cost=out.cost, param_budget=out.param_budget)
         for space in out.spaces:
             space_setting(space)
     except (UsageError, SpaceError) as exc:  # worded for the command line: say it is the file's `search` entry
