@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import mfsearch
 import mfsearch.search.baselines as baselines_mod
 from mfsearch.cli.search import main
 from mfsearch.common import UsageError
@@ -80,6 +81,13 @@ def test_baselines_are_fitted_into_the_band():
     assert all(135e6 <= estimate_flops(c) <= 150e6 for c in cfgs)
     assert all(c.width_mult not in (0.5, 0.75, 1.0, 1.25) for c in cfgs)   # not only the registered widths
     assert [c.width_mult for c in baseline_configs(150e6, 0)] == [0.5, 0.75, 1.0, 0.5]
+    # --baseline-widths 3 (no band): Large and Small at any width, fitted at 50, 100 and 150M
+    spread = baseline_configs(150e6, 0, 3)
+    bands = [(0.9 * k * 50e6, k * 50e6) for k in (1, 2, 3)]
+    for cfg in spread:
+        assert any(lo <= mfsearch.estimate_flops(cfg) <= hi for lo, hi in bands)
+    assert {c.variant for c in spread} == {"large", "small"} and len(spread) >= 5
+    assert not {c.width_mult for c in spread} <= {0.35, 0.5, 0.75, 1.0, 1.25}
 
 
 @pytest.mark.parametrize("args,text", [
@@ -89,6 +97,8 @@ def test_baselines_are_fitted_into_the_band():
     (["--band", "0.5", "--objective", "pareto"], "a pareto search keeps the whole front"),
     (["--final-length", "0.5"], "--final-length must be in [1, 64]"),
     (["--min-steps", "-1"], "min steps must be >= 0"),
+    (["--baseline-widths", "3"], "is for a search without a band"),
+    (["--baseline-widths", "-1", "--band", "0"], "--baseline-widths must be >= 0"),
 ])
 def test_bad_band_and_rung_values_exit_2_with_one_line(tmp_path, capsys, args, text):
     try:

@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param-budget", help="hard cap on parameters with a 1000-class head, checked before training "
                    "like the MAdds budget (with a band, a candidate over it is narrowed within the band): 5M, 5e6 "
                    "or 5000000")
+    p.add_argument("--baseline-widths", type=int, default=0, metavar="N",
+                   help="without a band (--objective pareto, or --band 0): MobileNetV3 Large and Small fitted at N "
+                   "costs spread up to the budget instead of the registered widths (default 0: registered)")
     p.add_argument("--latency-budget", help="hard cap on measured latency per image (batch 1), checked before "
                    "training like the MAdds budget: 12ms, 12 or 0.012s")
     p.add_argument("--latency-runtime", default="onnxruntime",
@@ -142,7 +145,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds, save_weights=args.save_weights or "best",
         latency_budget=parse_latency(args.latency_budget), latency_runtime=args.latency_runtime,
         latency_threads=args.latency_threads, cost=args.cost, band=args.band, final_length=args.final_length,
-        sampler=args.sampler, param_budget=parse_params(args.param_budget))
+        sampler=args.sampler, param_budget=parse_params(args.param_budget),
+        baseline_widths=args.baseline_widths)
 
 
 def run(args: argparse.Namespace) -> int:

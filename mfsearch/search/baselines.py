@@ -2,8 +2,10 @@
 
 With a band, the baselines are compared at the candidates' cost: Large and Small at 224 px
 with their width fitted into [band*B, B] (torchvision takes any width multiplier); without
-one, the registered widths under the budget. A parameter budget holds them as it holds the
-candidates: with a band, narrowed within it to fit; otherwise, or when none fits, left out.
+one, the registered widths under the budget, or with `--baseline-widths N` Large and Small
+fitted at N costs spread up to the budget (a front of any widths, for a pareto search). A
+parameter budget holds them as it holds the candidates: with a band, narrowed within it to
+fit; otherwise, or when none fits, left out.
 
 The cache key is (dataset, data root, protocol, seed, architecture, device kind), so a
 later run with the same protocol reuses a baseline instead of training it again.
@@ -27,22 +29,31 @@ from .settings import SearchSettings
 CACHE_DIR = Path("~/.cache/mfsearch/baselines")
 
 
-def baseline_configs(budget: float, band: float = 0.0) -> list[ModelConfig]:
-    """The baseline families' registered models at 224 px (the MobileNetV3 widths): with a
-    band, each fitted in width into [band*B, B] (one per distinct result: Large and Small);
-    with band 0, those whose MAdds fit the budget."""
+def baseline_configs(budget: float, band: float = 0.0, widths: int = 0) -> list[ModelConfig]:
+    """The baseline families' models at 224 px: with a band, the registered MobileNetV3 widths
+    each fitted in width into [band*B, B] (one per distinct result: Large and Small); with
+    `widths` N (and no band), fitted into [0.9 kB/N, kB/N] for k = 1..N, a front of widths
+    spread over the budget (torchvision takes any width multiplier); otherwise the registered
+    widths whose MAdds fit the budget."""
     cfgs = [get_config(n) for f in families("baseline") for n in list_models(f.name)]
     if band:
-        fitted = []
+        return _fitted(cfgs, [(budget, band)])
+    if widths:
+        return _fitted(cfgs, [(budget * k / widths, 0.9) for k in range(1, widths + 1)])
+    return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
+
+
+def _fitted(cfgs: list[ModelConfig], bands: list[tuple[float, float]]) -> list[ModelConfig]:
+    fitted = []
+    for budget, low in bands:
         for cfg in cfgs:
             try:
-                fit = fit_to_budget(cfg, budget, band)
+                fit = fit_to_budget(cfg, budget, low)
             except SpaceError:   # e.g. a budget below Large at its narrowest width
                 continue
             if fit not in fitted:
                 fitted.append(fit)
-        return sorted(fitted, key=estimate_flops)
-    return sorted((c for c in cfgs if estimate_flops(c) <= budget), key=estimate_flops)
+    return sorted(fitted, key=estimate_flops)
 
 
 def _key(settings: SearchSettings, cfg: ModelConfig) -> str:
@@ -57,7 +68,7 @@ def run_baselines(settings: SearchSettings, cache_dir: Path | None = None,
     cache = (cache_dir or CACHE_DIR).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
-    cfgs = baseline_configs(settings.budget, settings.band)
+    cfgs = baseline_configs(settings.budget, settings.band, settings.baseline_widths)
     for i, cfg in enumerate(cfgs, 1):
         cfg, over = under_param_budget(settings, cfg)   # held to it as the candidates are
         name = f"mobilenet_v3_{cfg.variant}_{round(cfg.width_mult * 100):03d}"

@@ -93,6 +93,7 @@ class SearchSettings:
     final_length: float = FINAL_LENGTH  # the finalists' rung: this many times a trial's training images
     sampler: str = "tpe"               # tpe (Optuna's TPE, constrained) | random (uniform draws, same band)
     param_budget: float | None = None  # parameters with a 1000-class head: a hard cap checked before training
+    baseline_widths: int = 0           # without a band: MobileNetV3 fitted at N costs up to B (0: registered widths)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -133,6 +134,9 @@ class SearchSettings:
         if not 0 <= self.band < 1:
             raise UsageError(f"--band must be in [0, 1): the share of the budget a candidate must reach "
                              f"(0 turns the band off), got {self.band}")
+        if self.baseline_widths < 0 or (self.baseline_widths and self.band):
+            raise UsageError(f"--baseline-widths must be >= 0, and is for a search without a band (a banded one "
+                             f"fits its baselines into the band), got {self.baseline_widths} with band {self.band}")
         if self.band and self.objective == "pareto":
             raise UsageError("--band applies to --objective accuracy; a pareto search keeps the whole front "
                              "(drop --band or pass --band 0)")

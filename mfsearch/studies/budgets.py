@@ -31,7 +31,7 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
     sch = study.search
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
                                confirm_top=sch.confirm_top, band=sch.band, cost=sch.cost,
-                               param_budget=sch.param_budget,
+                               param_budget=sch.param_budget, baseline_widths=sch.baseline_widths,
                                space=space_setting(sp)[0], space_file=space_setting(sp)[1],
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s, sp), out=str(run_dir))

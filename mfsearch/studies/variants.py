@@ -33,9 +33,9 @@ File layout (every key can be overridden per size under `sizes:`):
                                                  # budget and seed, merged by analyze.py; trials
                                                  # may be a list, one per budget; confirm_top
                                                  # (default 0), band, objective, backend and cost
-                                                 # (param_budget too) as search.py's flags; space: a
-                                                 # name or file, or a list of them (one search per
-                                                 # space and budget)
+                                                 # (param_budget, baseline_widths too) as search.py's
+                                                 # flags; space: a name or file, or a list of them
+                                                 # (one search per space and budget)
     paper: {reference: tokens1, delta: {tokens3: 0.5}, metric: ImageNet top-1}  # what the
                                                  # paper reports, set beside the proxy's differences
     analysis: calibration             # optional: analyse as a proxy calibration (every protocol's
@@ -79,7 +79,8 @@ DATASET_KEYS = {"root", "seeds"}
 ANALYSES = ("standard", "calibration", "truth")
 SCORED_ANALYSES = ("calibration", "truth")   # studies that may rank by zero-cost scores
 PLAN_KEYS = ("seeds", "spread")              # keys of a protocol entry that say which runs it gets
-SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band", "cost", "space", "param_budget"}
+SEARCH_KEYS = {"budgets", "trials", "backend", "objective", "confirm_top", "band", "cost", "space", "param_budget",
+               "baseline_widths"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class BudgetSearches:
     band: float = 0.0                      # a front over budgets wants every size a search finds (search.py: 0.9)
     cost: str = "flops"                    # a pareto search's second axis (search.py's --cost)
     param_budget: float | None = None      # search.py's --param-budget
+    baseline_widths: int = 0               # search.py's --baseline-widths
     spaces: tuple[str | None, ...] = (None,)   # space names or files (search.py's --space); None: the default
 
     def run_name(self, budget: float, seed: int, space: str | None = None) -> str:
@@ -242,10 +244,12 @@ def _searches(spec: dict, protocols: dict[str, ProxyProtocol]) -> BudgetSearches
                              objective=s.get("objective", "accuracy"), confirm_top=int(s.get("confirm_top", 0)),
                              band=float(s.get("band", 0.0)), cost=str(s.get("cost", "flops")),
                              param_budget=parse_params(str(s["param_budget"])) if "param_budget" in s else None,
+                             baseline_widths=int(s.get("baseline_widths", 0)),
                              spaces=tuple(_spaces(s.get("space"))))
         for t in trials:
             SearchSettings(budget=budgets[0], backend=out.backend, objective=out.objective, trials=t, name="check",
-                           band=out.band, cost=out.cost, param_budget=out.param_budget)
+                           band=out.band, cost=out.cost, param_budget=out.param_budget,
+                           baseline_widths=out.baseline_widths)
         for space in out.spaces:
             space_setting(space)
     except (UsageError, SpaceError) as exc:  # worded for the command line: say it is the file's `search` entry
