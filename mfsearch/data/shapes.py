@@ -67,9 +67,7 @@ class ShapeStyle:
 
 # `shapes_hard`: slightly smaller shapes (diameter 50-74%), a third stroke, a little more noise
 # and less contrast, from 5,000 training images, so that long training stays clear of the
-# ceiling `shapes` reaches (97% after 6 epochs on all of it). Harder still (diameter 40-64%,
-# four strokes, noise 0.07) was not learnt by the search's default protocol (10-17%, chance
-# 10%). Measured: docs/data.md.
+# ceiling `shapes` reaches; harder still was not learnt by a short proxy (docs/data.md).
 HARD = ShapeStyle(name="shapes_hard", radius=(0.25, 0.12), strokes=3, noise=0.05, contrast=(0.40, 0.35))
 HARD_TRAIN = 5_000
 
