@@ -405,7 +405,7 @@ def test_corrupt_cifar_pickle_folder_is_a_data_error(tmp_path):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(DataError, match="shapes, synthetic, cifar10, cifar100, imagefolder"):
+    with pytest.raises(DataError, match="shapes, shapes_hard, synthetic, cifar10, cifar100, imagefolder"):
         load_dataset("mnist")
 
 
