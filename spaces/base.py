@@ -171,8 +171,9 @@ class Space:
                 return cfg
         caps = " and ".join(c for c in (max_flops and f"{max_flops / 1e6:.1f}M MAdds",
                                           max_params and f"{max_params / 1e6:.2f}M parameters") if c)
-        raise SpaceError(f"no model under {caps} found in {max_tries} draws; "
-                         f"the smallest this space holds is {self.flops_range()[0] / 1e6:.1f}M MAdds")
+        smallest = f"the smallest this space holds is {self.flops_range()[0] / 1e6:.1f}M MAdds" \
+            if max_flops is not None else "raise the parameter cap or use a smaller space"
+        raise SpaceError(f"no model under {caps} found in {max_tries} draws; {smallest}")
 
     def sample_in_band(self, rng: random.Random, budget: float, band: float, max_tries: int = 100_000):
         """A random config in [band*B, B] MAdds: the space's own draws, kept only when they land
@@ -276,6 +277,12 @@ class Space:
 
     def flops_range(self) -> tuple[int, int]:
         raise NotImplementedError
+
+
+# Width fits (fit_to_budget, and the parameter fit in mfsearch.search.evaluate) resolve widths to
+# WIDTH_STEP; below MIN_WIDTH most channels sit at their floor, so narrower models are not considered.
+WIDTH_STEP = 0.005
+MIN_WIDTH = 0.25
 
 
 def check_fit(width: float | None, flops: int, budget: float, low: float, min_width: float, max_width: float,

@@ -42,7 +42,7 @@ from mfsearch.flops import estimate_flops
 from mfsearch.models import BlockSpec, MobileFormerConfig
 from mfsearch.models.config import ROW_OPTIONS
 
-from .base import Choice, FloatGrid, IntRange, Space, SpaceError, check_fit
+from .base import MIN_WIDTH, WIDTH_STEP, Choice, FloatGrid, IntRange, Space, SpaceError, check_fit
 
 # Base channels [stem, c0, c1, c2, c3, c4, c5] of the published families.
 CHANNEL_TEMPLATES: dict[str, tuple[int, ...]] = {
@@ -227,7 +227,7 @@ class MobileFormerCpuSpace(MobileFormerSpace):
 
 
 def fit_to_budget(config: MobileFormerConfig, budget: float, low: float = 0.9,
-                  step: float = 0.005, min_width: float = 0.25) -> MobileFormerConfig:
+                  step: float = WIDTH_STEP, min_width: float = MIN_WIDTH) -> MobileFormerConfig:
     """Scale the width multiplier (and nothing else) so the model lands in [low*B, B].
 
     MAdds are a step function of width (channel rounding, and the divisor switch from

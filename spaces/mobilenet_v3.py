@@ -8,7 +8,7 @@ from typing import Any
 from mfsearch.flops import estimate_flops
 from mfsearch.models import MobileNetV3Config
 
-from .base import Choice, IntRange, Space, check_fit
+from .base import MIN_WIDTH, WIDTH_STEP, Choice, IntRange, Space, check_fit
 
 
 class MobileNetV3Space(Space):
@@ -45,8 +45,8 @@ class MobileNetV3Space(Space):
         return min(flops), max(flops)
 
 
-def fit_width(config: MobileNetV3Config, budget: float, low: float = 0.9, lo: float = 0.25, hi: float = 2.5,
-              tol: float = 0.005) -> MobileNetV3Config:
+def fit_width(config: MobileNetV3Config, budget: float, low: float = 0.9, lo: float = MIN_WIDTH, hi: float = 2.5,
+              tol: float = WIDTH_STEP) -> MobileNetV3Config:
     """The widest width (to `tol`) whose MAdds stay under the budget, checked to lie in [low*B, B].
 
     torchvision accepts any width multiplier; MAdds are traced (fvcore), so widths are
@@ -54,6 +54,7 @@ def fit_width(config: MobileNetV3Config, budget: float, low: float = 0.9, lo: fl
     which is what `tol` resolves.
     """
     flops = lambda w: estimate_flops(config.__class__(**{**config.__dict__, "width_mult": round(w, 4)}))
+    min_width, max_width = lo, hi
     if flops(lo) > budget:
         return config.__class__(**{**config.__dict__, "width_mult": check_fit(None, 0, budget, low, lo, hi, tol,
                                                                              lambda: flops(lo))})
@@ -63,5 +64,5 @@ def fit_width(config: MobileNetV3Config, budget: float, low: float = 0.9, lo: fl
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if flops(mid) <= budget else (lo, mid)
     width = round(lo, 4)
-    width = check_fit(width, flops(width), budget, low, 0.25, 2.5, tol, lambda: 0)
+    width = check_fit(width, flops(width), budget, low, min_width, max_width, tol, lambda: 0)
     return config.__class__(**{**config.__dict__, "width_mult": width})

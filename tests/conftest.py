@@ -77,6 +77,21 @@ def mixed_config(**overrides) -> MobileFormerConfig:
     return mfsearch.get_config("mobile_former_26m", blocks=MIXED_ROWS, head_expansion=4, **overrides)
 
 
+TINY_SPACE = str(Path(__file__).parent / "data" / "tiny_space.yaml")
+
+
+def banded_draws(settings, count: int, seed: int = 0):
+    """For `count` random proposals of the tiny space: (the proposal, the config into_band
+    makes of it, why it cannot be trained or None, the sampler's constraint values)."""
+    from mfsearch.search.evaluate import constraints, into_band
+    from spaces import MobileFormerSpace
+    space = MobileFormerSpace.from_file(TINY_SPACE)
+    rng = random.Random(seed)
+    for _ in range(count):
+        cfg = space.decode(space.sample_params(rng))
+        yield (cfg, *into_band(settings, space, cfg), constraints(settings, space, cfg))
+
+
 def on_ci() -> bool:
     """CI=true (set by .ci/run): a test whose prerequisite is missing fails instead of skipping."""
     return os.environ.get("CI", "").lower() == "true"

@@ -6,10 +6,10 @@ import json
 import math
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TINY_SPACE, banded_draws
 
 import mfsearch
 import mfsearch.search.baselines as baselines_mod
@@ -17,13 +17,13 @@ from mfsearch.cli.search import main
 from mfsearch.common import UsageError
 from mfsearch.search.baselines import baseline_configs
 from mfsearch.search.confirm import candidates, resolution, summarize_seeds
-from mfsearch.search.evaluate import constraints, into_band
+from mfsearch.search.evaluate import into_band
 from mfsearch.search.run import near_chance
 from mfsearch.search.settings import DEFAULT_BAND, SearchSettings
 from mfsearch.train import ProxyProtocol
 from spaces import MobileFormerSpace, SpaceError
 
-SPACE = str(Path(__file__).parent / "data" / "tiny_space.yaml")
+SPACE = TINY_SPACE
 TINY = ["--epochs", "1", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
         "--min-steps", "0", "--space", SPACE, "--threads", "2", "--confirm-top", "0", "--no-baselines"]
 
@@ -46,13 +46,10 @@ def test_band_defaults_and_identity():
 def test_under_band_proposals_are_fitted_over_budget_ones_too_and_the_unfittable_rejected():
     space = MobileFormerSpace.from_file(SPACE)
     settings = SearchSettings(budget=15e6, name="b", band=0.9)
-    rng = random.Random(0)
     fitted = rejected = 0
-    for _ in range(40):
-        cfg = space.decode(space.sample_params(rng))
-        out, error = into_band(settings, space, cfg)
+    for cfg, out, error, values in banded_draws(settings, 40):
         flops = space.flops(out)
-        value = constraints(settings, space, cfg)["flops_over_budget"]
+        value = values["flops_over_budget"]
         if error is None:
             assert 13.5e6 <= flops <= 15e6 and value <= 0
             fitted += space.flops(cfg) < 13.5e6 or space.flops(cfg) > 15e6

@@ -170,6 +170,7 @@ BAD_STUDIES = [  # (file body without its `sizes`, what the one-line error must 
     ("search: {budgets: 25M}", "non-empty list"),
     ("search: {budgets: [25M], trials: 0}", "trials must be at least 1"),
     ("search: {budgets: [25M, 50M], trials: [3]}", "2 budgets but 1 trial counts"),
+    ("search: {budgets: [25M], space: [mobile_former, other/mobile_former.yaml]}", "two spaces named"),
     ("base: mobile_former_26m\nvariants: {a: {}}\npaper: {reference: b}", "lacks: b"),
     ("base: mobile_former_26m\nvariants: {a: {}}\ndatasets: {shapes: {}, imagenet: {}}", "unknown dataset.*imagenet"),
     ("base: mobile_former_26m\nvariants: {a: {}}\ndataset: shapes\ndatasets: {shapes: {}}", "not both"),

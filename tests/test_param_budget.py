@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
+from conftest import TINY_SPACE, banded_draws
 
 import mfsearch.search.baselines as baselines_mod
 from mfsearch.analysis.load import load_runs
@@ -19,13 +19,13 @@ from mfsearch.cli.search import add_arguments, main, settings_from_args
 from mfsearch.common import OneLineParser, parse_params
 from mfsearch.flops import estimate_flops, estimate_params
 from mfsearch.search import evaluate as evaluate_mod
-from mfsearch.search.evaluate import constraints, into_band
+from mfsearch.search.evaluate import into_band
 from mfsearch.search.run import check_output
 from mfsearch.search.settings import SearchSettings
 from mfsearch.train import ProxyResult
-from spaces import MobileFormerSpace
+from spaces import MobileFormerSpace, SpaceError
 
-SPACE = str(Path(__file__).parent / "data" / "tiny_space.yaml")
+SPACE = TINY_SPACE
 TINY = ["--epochs", "1", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
         "--min-steps", "0", "--band", "0", "--space", SPACE, "--threads", "2", "--confirm-top", "0",
         "--no-baselines"]
@@ -110,12 +110,8 @@ def test_within_the_band_a_candidate_over_the_param_budget_is_narrowed_or_refuse
     cap = 1.2e6   # at 12M MAdds the tiny space's fitted candidates hold 0.74-1.68M parameters
     settings = SearchSettings(budget=12e6, name="b", band=0.9, param_budget=cap)
     unbudgeted = SearchSettings(budget=12e6, name="u", band=0.9)
-    rng = random.Random(0)
     narrowed = refused = 0
-    for _ in range(12):
-        cfg = space.decode(space.sample_params(rng))
-        out, error = into_band(settings, space, cfg)
-        values = constraints(settings, space, cfg)
+    for cfg, out, error, values in banded_draws(settings, 12):
         fitted, _ = into_band(unbudgeted, space, cfg)
         if error is None:
             assert estimate_params(out) <= cap and 0.9 * 12e6 <= estimate_flops(out) <= 12e6
@@ -132,6 +128,9 @@ def test_sampling_under_a_param_cap():
     space = MobileFormerSpace.from_file(SPACE)
     rng = random.Random(0)
     assert all(estimate_params(space.sample(rng, max_params=0.7e6)) <= 0.7e6 for _ in range(3))
+    with pytest.raises(SpaceError, match="raise the parameter cap") as err:   # no MAdds were asked for
+        space.sample(rng, max_params=1e3, max_tries=5)
+    assert "MAdds" not in str(err.value)
 
 
 def test_baselines_over_the_param_budget_are_left_out(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from spaces import MobileFormerSpace, SpaceError, space_from_dict
+from spaces.base import MIN_WIDTH, WIDTH_STEP
 
 from ..common import format_madds, format_params, one_line
 from ..data import InMemoryData, load_dataset
@@ -100,10 +101,6 @@ def _into_flop_band(settings: SearchSettings, space, cfg):
     except SpaceError as exc:
         return cfg, f"{format_madds(flops)} MAdds and no width brings it into [{settings.band:.0%}, 100%] of " \
                     f"{format_madds(settings.budget)}: {exc}"
-
-
-WIDTH_STEP = 0.005   # the resolution of the width scans (spaces.fit_to_budget's step)
-MIN_WIDTH = 0.25     # below it most channels sit at their floor (as in fit_to_budget)
 
 
 def under_param_budget(settings: SearchSettings, cfg):

@@ -32,10 +32,11 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
     settings = [SearchSettings(budget=b, backend=sch.backend, objective=sch.objective, trials=t,
                                confirm_top=sch.confirm_top, band=sch.band, cost=sch.cost,
                                param_budget=sch.param_budget, baseline_widths=sch.baseline_widths,
-                               space=space_setting(sp)[0], space_file=space_setting(sp)[1],
+                               space=space, space_file=space_file,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s, sp), out=str(run_dir))
-                for sp in sch.spaces for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
+                for sp in sch.spaces for space, space_file in [space_setting(sp)]
+                for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
     finished = [search_finished(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, searches=[st.name for st in settings])

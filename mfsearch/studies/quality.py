@@ -133,6 +133,7 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
     rows_path = run_dir / ROWS
     done = keyed_rows(rows_path, row_key)
+    loaded: dict[str, Any] = {}   # each dataset decoded once, for all its picks
     with append_rows(rows_path) as write:
         for i, ((d, arm, seed), was_done) in enumerate(zip(runs, finished), 1):
             settings = study.settings(d, arm, seed, run_dir)
@@ -147,7 +148,9 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
             if key in done:
                 raise UsageError(f"{rows_path} holds a truth row for another pick of {settings.name}; delete "
                                  f"{run_dir} or pass another --out")
-            done[key] = _train_truth(study, d, arm, seed, cfg, log)
+            if d.name not in loaded:
+                loaded[d.name] = load_dataset(d.name, root=d.root, seed=0)
+            done[key] = _train_truth(study, d.name, loaded[d.name], arm, seed, cfg, log)
             write(done[key])
             log(f"[{i}/{len(runs)}] {settings.name}: pick at {done[key]['flops'] / 1e6:.1f}M, truth top-1 "
                 f"{done[key]['final_top1']}")
@@ -165,12 +168,11 @@ def _pick(settings: SearchSettings) -> Any:
     return get_config(str(path))
 
 
-def _train_truth(study: QualityStudy, d: StudyData, arm: str, seed: int, cfg: Any, log) -> dict:
+def _train_truth(study: QualityStudy, dataset: str, data: Any, arm: str, seed: int, cfg: Any, log) -> dict:
     variant = f"{arm}-seed{seed}"
-    data = load_dataset(d.name, root=d.root, seed=0)
-    protocol = study.truth[d.name]
+    protocol = study.truth[dataset]
     r = train_proxy(cfg, data, protocol, seed=0, log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
-    return row_from_proxy(r, **identity(f"{variant}/0/{TRUTH}", study.name, "study", cfg, 0, d.name, protocol,
+    return row_from_proxy(r, **identity(f"{variant}/0/{TRUTH}", study.name, "study", cfg, 0, dataset, protocol,
                                         study=study.name, variant=variant, protocol_name=TRUTH, arm=arm,
                                         search_seed=seed))
 

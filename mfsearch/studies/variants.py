@@ -264,6 +264,11 @@ def _spaces(entry: Any) -> list[str | None]:
     names = entry if isinstance(entry, list) else [entry]
     if not names or not all(isinstance(n, str) for n in names):
         raise ValueError("`space` is a space name or file, or a list of them")
+    stems = [Path(n).stem for n in names]   # each search's run name carries its space's stem
+    clash = next((n for n, st in zip(names, stems) if stems.count(st) > 1), None)
+    if clash is not None:
+        raise ValueError(f"`space` lists two spaces named {Path(clash).stem!r}: their searches would share "
+                         "a folder; rename one file")
     return names
 
 
