@@ -80,7 +80,7 @@ def test_estimate_equals_fvcore_on_random_configs():
     form reads: widths, depth, resolution, tokens, heads, FFN expansion, groups, switches."""
     rng = random.Random(0)
     seen = set()
-    for _ in range(100):
+    for _ in range(50):   # every value checked below is drawn by the 20th config of this stream
         cfg = random_mobile_former_config(rng)
         traced = mfsearch.count_flops(cfg)
         est = mfsearch.estimate_flops(cfg, breakdown=True)
