@@ -129,6 +129,7 @@ class ProxyResult:
     score: float | None = None        # what ranks the architecture: final top-1, or the zero-cost score
     images_seen: int = 0
     num_classes: int = 0              # of the dataset: chance is 100 / num_classes %
+    threads: int = 0                  # torch's CPU threads while it trained: the wall times depend on them
     state_dict: dict | None = field(default=None, repr=False)   # trained weights (CPU), when asked for
 
 
@@ -249,7 +250,7 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
     start = time.perf_counter()
     res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
-                         proxy_resolution=res, num_classes=data.num_classes)
+                         proxy_resolution=res, num_classes=data.num_classes, threads=torch.get_num_threads())
     torch.manual_seed(seed)
     channels_last = dev.type == "cpu"
     model = create_model(cfg, num_classes=data.num_classes).to(dev)

@@ -4,6 +4,7 @@ import torch
 
 import mfsearch
 from mfsearch.data import load_dataset
+from mfsearch.records.rows import row_from_proxy
 from mfsearch.train import ProxyProtocol, TrialPruned, proxy_resolution, recalibrate_bn, train_proxy
 
 TINY = ProxyProtocol(epochs=1, data_fraction=0.5, batch_size=64, bn_recal_batches=4)
@@ -39,6 +40,7 @@ def test_metrics_recorded(tiny_run):
     assert len(r.top1) == 1 and len(r.train_loss) == 1 and r.final_top1 == r.best_top1 == r.top1[0]
     assert r.flops == mfsearch.estimate_flops("mobile_former_26m") and r.params == 3232788
     assert r.images_per_s > 0 and r.wall_time >= r.train_time > 0 and r.proxy_resolution == 32
+    assert r.threads == torch.get_num_threads() and row_from_proxy(r)["threads"] == r.threads   # the times' context
 
 
 def test_trained_weights_saved_and_reloaded_give_identical_outputs(synthetic, tiny_run, tmp_path):

@@ -41,7 +41,16 @@ def test_protocol_fidelity_on_a_hand_built_table():
     rows += _rows("noisy", {"a": 5, "b": 4, "c": 3, "d": 6, "m": 1}, seed=0)
     rows += _rows("noisy", {"a": 9, "b": 4, "c": 3, "d": 2, "m": 1}, seed=1)
     rows += _rows("madds", {"a": 1, "b": 2, "c": 3, "d": 4, "m": 5}, kind=SCORED, minutes=0)
-    table = {f.protocol: f for f in protocol_fidelity(pd.DataFrame(rows), n_boot=200)}
+    for r in rows:   # recorded threads: one count for `perfect`, two for `reverse`, none for the rest
+        if r["protocol_name"] in ("perfect", "reverse"):
+            r["threads"] = 2 if r["protocol_name"] == "reverse" and r["variant"] == "a" else 1
+    df = pd.DataFrame(rows)
+    table = {f.protocol: f for f in protocol_fidelity(df, n_boot=200)}
+    assert (table["perfect"].threads, table["reverse"].threads, table["noisy"].threads) == ("1", "1/2", "")
+    # a run slowed by other work moves the median minutes no more than its rank
+    slowed = df.assign(wall_time=df["wall_time"].where((df["protocol_name"] != "perfect") | (df["variant"] != "a"),
+                                                       6000.0))
+    assert next(f for f in protocol_fidelity(slowed, n_boot=0) if f.protocol == "perfect").cpu_min == 1.0
     assert set(table) == {"perfect", "reverse", "noisy", "madds"}   # truth is the reference, not a row
     assert table["perfect"].kendall == pytest.approx(1.0) and table["perfect"].regret == 0
     assert table["perfect"].seed_kendall == pytest.approx(1.0) and table["perfect"].cpu_min == pytest.approx(1.0)

@@ -6,7 +6,7 @@ Per protocol (a trained one ranks by final top-1, a zero-cost one by its score):
 tau and Spearman rho against the truth with bootstrap intervals over architectures, on the
 mean over seeds and per seed; the top-1 regret of its pick (the best truth in the set minus
 the truth of the architecture the protocol ranks first), on the mean and per seed (a
-search sees one seed); and CPU minutes per run. Beside that: the truth's own seed spread
+search sees one seed); and the median wall minutes of one run. Beside that: the truth's own seed spread
 against the spread between architectures, and each family's best truth (does
 Mobile-Former beat MobileNetV3 at equal cost under long training?).
 """
@@ -39,7 +39,8 @@ class ProtocolFidelity:
     pick: str                          # the architecture ranked first (mean over seeds)
     regret: float                      # best truth - truth of `pick`
     seed_regret: float                 # mean over seeds of the regret of each seed's pick
-    cpu_min: float                     # mean wall minutes of one run
+    cpu_min: float                     # median wall minutes of one run
+    threads: str = ""                  # torch threads the runs recorded ("" where none did)
 
 
 def score_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +68,12 @@ def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFide
     scores = score_table(df)
     truth = truth_column(scores)
     kinds = df.groupby("protocol_name", sort=False)["protocol"].first()
-    minutes = df[df["status"] == "complete"].groupby("protocol_name")["wall_time"].mean() / 60
+    # the median: a run slowed by other work on the machine moves a mean, not the median
+    done = df[df["status"] == "complete"]
+    minutes = done.groupby("protocol_name")["wall_time"].median() / 60
+    threads = done.groupby("protocol_name")["threads"].agg(lambda t: "/".join(str(int(v)) for v in
+                                                                            sorted(t.dropna().unique()))) \
+        if "threads" in done else pd.Series(dtype=str)
     out = []
     for name in kinds.index:
         if name == TRUTH or name not in scores.columns.get_level_values(0):
@@ -90,7 +96,7 @@ def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFide
         out.append(ProtocolFidelity(name, kind, len(shared), per_seed.shape[1], ra.kendall, ra.kendall_ci,
                                     ra.spearman, ra.spearman_ci, float(np.mean(seed_taus)) if seed_taus else np.nan,
                                     pick, loss, float(np.mean(seed_regrets)) if seed_regrets else np.nan,
-                                    float(minutes.get(name, np.nan))))
+                                    float(minutes.get(name, np.nan)), threads.get(name, "")))
     return out
 
 
@@ -122,10 +128,10 @@ def truth_lines(df: pd.DataFrame, fidelity: list[ProtocolFidelity]) -> tuple[lis
              "search sees); regret is the best truth minus the truth of the protocol's first pick, in top-1 points.",
              ""]
     lines += table(["protocol", "kind", "n", "seeds", "Kendall tau", "95% interval", "Spearman rho", "95% interval",
-                    "per-seed tau", "pick", "regret", "per-seed regret", "CPU min/run"],
+                    "per-seed tau", "pick", "regret", "per-seed regret", "wall min/run", "threads"],
                    [[f.protocol, f.kind, f.n, f.seeds, num(f.kendall, ".3f"), interval(f.kendall_ci, ".3f"),
                      num(f.spearman, ".3f"), interval(f.spearman_ci, ".3f"), num(f.seed_kendall, ".3f"), f.pick,
-                     num(f.regret), num(f.seed_regret), num(f.cpu_min)] for f in fidelity])
+                     num(f.regret), num(f.seed_regret), num(f.cpu_min), f.threads or "-"] for f in fidelity])
     lines += ["", "## The truth's seed spread", "",
               f"{spread['architectures_with_two_seeds']} architecture(s) trained under `{TRUTH}` with two seeds: "
               f"mean gap between seeds {num(spread['seed_gap_mean'])} points, against a standard deviation of "
