@@ -22,7 +22,22 @@ EXP = Path(__file__).resolve().parents[1] / "experiments"
 # test_quality.py)
 STUDIES = sorted(p.stem for p in EXP.glob("*.yaml")
                  if yaml.safe_load(p.read_text()).get("kind") not in ("detection", "search_quality"))
-TRAINING_STUDIES = [s for s in STUDIES if not load_study(EXP / f"{s}.yaml").search]
+
+
+def _smoke_runs(names: list[str]) -> list[str]:
+    """The studies that train, one for each (kind, smoke size) pair: two files whose smoke
+    sizes are equal (search_truth_shapes is search_truth on other data) run the same smoke."""
+    seen, out = set(), []
+    for name in names:
+        spec = yaml.safe_load((EXP / f"{name}.yaml").read_text())
+        key = json.dumps([spec.get("kind"), spec.get("sizes", {}).get("smoke")], sort_keys=True)
+        if not load_study(EXP / f"{name}.yaml").search and key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
+
+
+TRAINING_STUDIES = _smoke_runs(STUDIES)
 
 
 def test_the_studies_provided():
