@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,6 +48,9 @@ def test_protocol_fidelity_on_a_hand_built_table():
     df = pd.DataFrame(rows)
     table = {f.protocol: f for f in protocol_fidelity(df, n_boot=200)}
     assert (table["perfect"].threads, table["reverse"].threads, table["noisy"].threads) == ("1", "1/2", "")
+    assert np.isnan(table["perfect"].images)   # rows without a throughput give no image count
+    counted = df.assign(images_per_s=200.0, train_time=30.0)
+    assert protocol_fidelity(counted, n_boot=0)[0].images == 6000.0
     # a run slowed by other work moves the median minutes no more than its rank
     slowed = df.assign(wall_time=df["wall_time"].where((df["protocol_name"] != "perfect") | (df["variant"] != "a"),
                                                        6000.0))

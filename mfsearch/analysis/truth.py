@@ -41,6 +41,7 @@ class ProtocolFidelity:
     seed_regret: float                 # mean over seeds of the regret of each seed's pick
     cpu_min: float                     # median wall minutes of one run
     threads: str = ""                  # torch threads the runs recorded ("" where none did)
+    images: float = np.nan             # median training images of one run: the cost, whatever the host
 
 
 def score_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -71,6 +72,8 @@ def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFide
     # the median: a run slowed by other work on the machine moves a mean, not the median
     done = df[df["status"] == "complete"]
     minutes = done.groupby("protocol_name")["wall_time"].median() / 60
+    images = (done["images_per_s"] * done["train_time"]).groupby(done["protocol_name"]).median() \
+        if {"images_per_s", "train_time"} <= set(done) else pd.Series(dtype=float)
     threads = done.groupby("protocol_name")["threads"].agg(lambda t: "/".join(str(int(v)) for v in
                                                                             sorted(t.dropna().unique()))) \
         if "threads" in done else pd.Series(dtype=str)
@@ -96,7 +99,8 @@ def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFide
         out.append(ProtocolFidelity(name, kind, len(shared), per_seed.shape[1], ra.kendall, ra.kendall_ci,
                                     ra.spearman, ra.spearman_ci, float(np.mean(seed_taus)) if seed_taus else np.nan,
                                     pick, loss, float(np.mean(seed_regrets)) if seed_regrets else np.nan,
-                                    float(minutes.get(name, np.nan)), threads.get(name, "")))
+                                    float(minutes.get(name, np.nan)), threads.get(name, ""),
+                                    float(images.get(name, np.nan))))
     return out
 
 
@@ -125,13 +129,17 @@ def truth_lines(df: pd.DataFrame, fidelity: list[ProtocolFidelity]) -> tuple[lis
     lines = ["## Each protocol against the truth", "",
              f"Truth: `{TRUTH}` on {len(truth)} architectures (mean over its seeds). Kendall tau and Spearman rho "
              "with bootstrap 95% intervals over architectures; per-seed tau is a single seed's ranking (what one "
-             "search sees); regret is the best truth minus the truth of the protocol's first pick, in top-1 points.",
+             "search sees); regret is the best truth minus the truth of the protocol's first pick, in top-1 points. "
+             "A run's cost: the images it trained on (the same on any host) and its wall minutes, at the "
+             "threads its rows recorded (medians over the protocol's runs).",
              ""]
     lines += table(["protocol", "kind", "n", "seeds", "Kendall tau", "95% interval", "Spearman rho", "95% interval",
-                    "per-seed tau", "pick", "regret", "per-seed regret", "wall min/run", "threads"],
+                    "per-seed tau", "pick", "regret", "per-seed regret", "images/run (k)", "wall min/run",
+                    "threads"],
                    [[f.protocol, f.kind, f.n, f.seeds, num(f.kendall, ".3f"), interval(f.kendall_ci, ".3f"),
                      num(f.spearman, ".3f"), interval(f.spearman_ci, ".3f"), num(f.seed_kendall, ".3f"), f.pick,
-                     num(f.regret), num(f.seed_regret), num(f.cpu_min), f.threads or "-"] for f in fidelity])
+                     num(f.regret), num(f.seed_regret), num(f.images / 1e3, ".0f"), num(f.cpu_min),
+                     f.threads or "-"] for f in fidelity])
     lines += ["", "## The truth's seed spread", "",
               f"{spread['architectures_with_two_seeds']} architecture(s) trained under `{TRUTH}` with two seeds: "
               f"mean gap between seeds {num(spread['seed_gap_mean'])} points, against a standard deviation of "
