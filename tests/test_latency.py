@@ -158,3 +158,21 @@ def test_latency_table_writes_json_and_redraws_from_it(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("[]")
     assert mfsearch_main(["latency", "--from-json", str(tmp_path / "bad.json")]) == 2
     assert "not a latency file" in capsys.readouterr().err
+
+
+def test_the_latency_front_table_says_what_each_mobile_former_kept():
+    from types import SimpleNamespace
+
+    from mfsearch.analysis.latency import global_part, latency_lines
+    mixed = mixed_config()   # 8 non-lite rows: two without dynamic ReLU, two without bridges, 1-3 tokens
+    assert global_part(mixed.to_json()) == "dyReLU 6/8, bridges 6/8 on 1/2/3 tokens, head x4"
+    assert global_part(mfsearch.get_config("mobile_former_151m", former=False).to_dict()) == \
+        "dyReLU 0/11, bridges 0/11, head x6"
+    assert global_part(mfsearch.get_config("mobilenet_v3_large_100").to_json()) == ""
+    row = dict(trial_id=0, flops=20e6, latency_ms=2.0, latency_p10_ms=1.9, latency_p90_ms=2.2, final_top1=40.0,
+               status="complete")
+    trials = pd.DataFrame([{**row, "config": mixed.to_json()}])
+    base = pd.DataFrame([{**row, "trial_id": "small", "latency_ms": 1.0, "final_top1": 30.0,
+                          "config": mfsearch.get_config("mobilenet_v3_small_050").to_json()}])
+    text = "\n".join(latency_lines(SimpleNamespace(trials=trials, baselines=base, runs=[])))
+    assert "| dyReLU 6/8, bridges 6/8 on 1/2/3 tokens, head x4 |" in text and "| small |" in text

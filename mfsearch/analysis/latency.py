@@ -4,13 +4,14 @@ MobileNetV3, and latency against MAdds for every measured model, coloured by fam
 figure of `mfsearch latency --plot` (every registered model timed)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..models import families, published_top1
+from ..models import MobileFormerConfig, config_from_dict, families, published_top1
 from .figures import BASELINE, CANDIDATE, save
 from .load import RunSet
 from .markdown import num, table
@@ -85,13 +86,29 @@ def latency_lines(rs: RunSet) -> list[str]:
         over = over[(over["status"] == "complete") & (over["latency_ms"] > max(budgets))]
         lines += [f"Latency budget {', '.join(f'{b:g}' for b in budgets)} ms; trained trials over it: {len(over)}.", ""]
     rows = [[CANDIDATE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
-             f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f")]
-            for _, r in front.iterrows()]
+             f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"),
+             global_part(r["config"])] for _, r in front.iterrows()]
     rows += [[BASELINE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
-              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f")]
+              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"), ""]
              for _, r in bfront.iterrows()]
-    return lines + (table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)"], rows)
-                    if rows else ["No complete model with a measured latency."])
+    return lines + (["What each Mobile-Former kept of the global part: blocks (of its non-lite blocks) with "
+                     "dynamic ReLU and with bridges and the Former, the token counts they run on, and the "
+                     "head's expansion.", ""] +
+                    table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)", "global part kept"],
+                          rows) if rows else ["No complete model with a measured latency."])
+
+
+def global_part(config: str | dict) -> str:
+    """What a Mobile-Former config kept of the part that costs CPU time beyond its MAdds, e.g.
+    'dyReLU 4/9, bridges 9/9 on 6 tokens, head x6' ('' for another family)."""
+    cfg = config_from_dict(json.loads(config) if isinstance(config, str) else config)
+    if not isinstance(cfg, MobileFormerConfig):
+        return ""
+    rows = [g for g, b in zip(cfg.row_globals(), (b for b in cfg.blocks for _ in range(b.n))) if b.kind != "lite"]
+    tokens = sorted({t for _, bridged, t in rows if bridged})
+    on = f" on {'/'.join(map(str, tokens))} tokens" if tokens else ""
+    return (f"dyReLU {sum(d for d, _, _ in rows)}/{len(rows)}, bridges {sum(b for _, b, _ in rows)}/{len(rows)}{on}, "
+            f"head x{cfg.head_expansion}")
 
 
 def plot_latency_table(rows: list[dict], runtimes: list[str], path: Path) -> None:
