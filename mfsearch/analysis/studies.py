@@ -333,7 +333,8 @@ def analyze_truth(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], 
 def _truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
     table = protocol_fidelity(df)
     madds = next((f.kendall for f in table if f.protocol == "madds"), None)
-    files = plot_fidelity(table, madds, out, against="truth (long training, same data)", per="run")
+    files = plot_fidelity(table, madds, out, against="truth (long training, same data)", per="run",
+                          minutes="median wall minutes")
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} architectures, "
              f"{len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]

@@ -117,7 +117,7 @@ def plot_rank(table: pd.DataFrame, a: str, b: str, ra: RankAgreement, out_dir: P
 
 
 def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path, against: str = "published ImageNet top-1",
-                  per: str = "151M-class model", name: str = "fidelity") -> list[Path]:
+                  per: str = "151M-class model", name: str = "fidelity", minutes: str = "CPU minutes") -> list[Path]:
     """Kendall tau against a reference ranking (published top-1, or long training) with its
     bootstrap interval against CPU cost, one point per protocol; zero-cost scores sit at the left edge."""
     with plt.rc_context(RC):
@@ -144,7 +144,7 @@ def plot_fidelity(table: list, reference_tau: float | None, out_dir: Path, again
         ax.axhline(0, color="0.7", lw=0.8)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel(f"CPU minutes per {per} (log; zero-cost scores at the left edge)")
+        ax.set_xlabel(f"{minutes} per {per} (log; zero-cost scores at the left edge)")
         ax.set_ylabel(f"Kendall tau vs {against}")
         ax.set_title("Proxy fidelity against cost (95% bootstrap intervals over models)")
         ax.legend([Line2D([], [], marker="o", ls="none", color=CANDIDATE.color),
