@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from mfsearch.analysis.load import AnalysisError
-from mfsearch.analysis.truth import family_best, protocol_fidelity, regret, score_table, truth_column, truth_spread
+from mfsearch.analysis.truth import (
+    family_best,
+    protocol_fidelity,
+    regret,
+    score_table,
+    truth_column,
+    truth_lines,
+    truth_spread,
+)
 
 TRAINED = json.dumps({"score": None, "epochs": 2})
 SCORED = json.dumps({"score": "madds", "epochs": 0})
@@ -82,3 +90,13 @@ def test_truth_seed_spread_and_family_best():
 def test_no_truth_row_is_a_clear_error():
     with pytest.raises(AnalysisError, match="truth"):
         truth_column(score_table(pd.DataFrame(_rows("default", TRUTH))))
+
+
+def test_a_study_in_progress_says_why_its_table_is_empty():
+    rows = _rows("truth", {"a": 90.0, "m": 70.0}) + _rows("default", TRUTH)   # two truths: no ranking yet
+    df = pd.DataFrame(rows)
+    fidelity = protocol_fidelity(df, n_boot=0)
+    assert fidelity == []
+    lines, _ = truth_lines(df, fidelity)
+    assert any("No protocol shares 3 architectures with the truth yet (2 trained under it so far)" in ln
+               for ln in lines)

@@ -133,6 +133,8 @@ def truth_lines(df: pd.DataFrame, fidelity: list[ProtocolFidelity]) -> tuple[lis
              "A run's cost: the images it trained on (the same on any host) and its wall minutes, at the "
              "threads its rows recorded (medians over the protocol's runs).",
              ""]
+    if not fidelity:   # a study in progress: say why the table is empty
+        lines += [f"No protocol shares 3 architectures with the truth yet ({len(truth)} trained under it so far).", ""]
     lines += table(["protocol", "kind", "n", "seeds", "Kendall tau", "95% interval", "Spearman rho", "95% interval",
                     "per-seed tau", "pick", "regret", "per-seed regret", "images/run (k)", "wall min/run",
                     "threads"],
