@@ -242,3 +242,23 @@ def test_searches_over_two_spaces_get_a_front_each(tmp_path):
     assert (out / "report.md").is_file()
     for space in ("mobile_former", "mobile_former_cpu"):
         assert (out / space / "report.md").is_file() and f"\n{space}: " in headline
+
+
+def test_a_study_trains_side_by_side(tmp_path, capsys):
+    """--workers 2: every training in a worker process at the threads given, each row written as
+    it finishes (what is left to train is worked out as without workers, and resumes)."""
+    path, name = EXP / "ablations.yaml", "ablations"
+    args = ["--experiment", str(path), "--out", str(tmp_path), "--workers", "2", "--threads", "1"]
+    assert main(args) == 0
+    rows = (tmp_path / name / "rows.jsonl").read_text().splitlines()
+    jobs = load_study(path, "smoke").jobs()
+    assert len(rows) == len(jobs) and "2 workers" in capsys.readouterr().out
+    parsed = [json.loads(r) for r in rows]
+    assert {r["status"] for r in parsed} == {"complete"} and {r["threads"] for r in parsed} == {1}
+    assert len({(r["variant"], r["seed"], r["protocol_name"]) for r in parsed}) == len(jobs)   # each once
+
+
+def test_workers_refused_where_a_study_runs_searches(tmp_path, capsys):
+    assert main(["--experiment", str(EXP / "budgets.yaml"), "--out", str(tmp_path), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "drop --workers" in err and not (tmp_path / "budgets").exists()

@@ -69,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
                    help=f"trials to finish, infeasible proposals included (default {DEFAULT_TRIALS})")
     p.add_argument("--timeout", help="stop starting trials after this wall time: 30m, 2h, 90s")
-    p.add_argument("--workers", type=int, default=1, help="concurrent trials (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="concurrent trials, or with --experiment a study's "
+                   "trainings side by side (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)} (default {DEFAULT_DATASET}, "
                    "built in; synthetic is built in too)")
@@ -158,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         if args.experiment:
             if args.save_weights not in (None, "all", "none"):
                 raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
-            run_study(load_study(args.experiment, args.size), out=args.out, save_weights=args.save_weights == "all")
+            run_study(load_study(args.experiment, args.size), out=args.out, save_weights=args.save_weights == "all",
+                      workers=args.workers, threads=args.threads)
             return 0
         timeout = parse_duration(args.timeout)
         settings = settings_from_args(args)

@@ -20,4 +20,4 @@ def load_datasets(path: Path, raw: dict, size: str) -> Study:
     return load_classification(path, raw, size, "datasets", _check)
 
 
-register(StudyKind("datasets", load_datasets, run_variants, analyze_datasets))
+register(StudyKind("datasets", load_datasets, run_variants, analyze_datasets, workers=True))

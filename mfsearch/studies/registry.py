@@ -22,6 +22,7 @@ class StudyKind:
     load: Callable[[Path, dict, str], Any]          # (file, its YAML, size) -> a study with .kind
     run: Callable[..., Path]                        # (study, out, log, save_weights) -> its run folder
     analyze: Callable[[Path, dict, Path], Analysis]  # (run folder, its run.json, output folder)
+    workers: bool = False   # its run takes workers= and threads= (fixed trainings that can run side by side)
 
 
 KINDS: dict[str, StudyKind] = {}
@@ -51,9 +52,16 @@ def load_study(path: str | Path, size: str = "smoke") -> Any:
 
 
 def run_study(study: Any, out: str | Path = "runs", log: Callable[[str], None] = print,
-              save_weights: bool = False) -> Path:
-    """Run (or resume) every part of `study` not done yet; returns its run folder."""
-    return get_kind(study.kind).run(study, Path(out), log, save_weights)
+              save_weights: bool = False, workers: int = 1, threads: int | None = None) -> Path:
+    """Run (or resume) every part of `study` not done yet, its trainings `workers` at a time
+    where its kind allows; returns its run folder."""
+    kind = get_kind(study.kind)
+    if not kind.workers:
+        if workers != 1:
+            raise UsageError(f"--workers runs a study's fixed trainings side by side; a {kind.name} study runs "
+                             "searches or detectors one at a time (drop --workers)")
+        return kind.run(study, Path(out), log, save_weights)
+    return kind.run(study, Path(out), log, save_weights, workers=workers, threads=threads)
 
 
 def recorded_kind(meta: dict) -> str:

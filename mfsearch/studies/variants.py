@@ -325,7 +325,7 @@ def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
     return out
 
 
-register(StudyKind("variants", load_variants, run_variants, analyze_variants))
+register(StudyKind("variants", load_variants, run_variants, analyze_variants, workers=True))
 
 
 def register_ranking_kind(name: str, analyze: Callable[[Path, dict, Path], Any]) -> StudyKind:
@@ -337,4 +337,4 @@ def register_ranking_kind(name: str, analyze: Callable[[Path, dict, Path], Any])
                              "other `analysis`)")
 
     return register(StudyKind(name, lambda path, raw, size: load_classification(path, raw, size, name, check),
-                              run_variants, analyze))
+                              run_variants, analyze, workers=True))
