@@ -16,8 +16,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from ..common import UsageError
 from ..data import load_dataset
 from ..models.checkpoint import save_checkpoint
@@ -91,17 +89,12 @@ Job = tuple[Any, str, str, int]   # (StudyData, protocol name, variant, seed)
 def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, threads: int | None,
              log) -> Iterator[tuple[Job, dict]]:
     """The trainings one after another in this process, each row as it finishes."""
-    before, loaded = torch.get_num_threads(), {}
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        for job in todo:
-            d = job[0]
-            if d.name not in loaded:  # only datasets with work left are read
-                loaded = {d.name: load_dataset(d.name, root=d.root, seed=0)}
-            yield job, _train(study, run_dir, loaded[d.name], *job, save_weights, log)
-    finally:
-        torch.set_num_threads(before)
+    loaded = {}
+    for job in todo:
+        d = job[0]
+        if d.name not in loaded:  # only datasets with work left are read
+            loaded = {d.name: load_dataset(d.name, root=d.root, seed=0)}
+        yield job, _train(study, run_dir, loaded[d.name], *job, save_weights, threads, log)
 
 
 def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, workers: int,
@@ -109,10 +102,9 @@ def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: boo
     """The trainings in `workers` processes (spawned: a forked torch can deadlock), each row
     as it finishes; the study order decides which start first. Stopping cancels the queue."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=torch.set_num_threads, initargs=(threads,))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(_train_in_worker, study, run_dir, job, save_weights): job for job in todo}
+        futures = {pool.submit(_train_in_worker, study, run_dir, job, save_weights, threads): job for job in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:
@@ -122,19 +114,20 @@ def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: boo
 _WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded dataset, kept across its trainings
 
 
-def _train_in_worker(study: Study, run_dir: Path, job: Job, save_weights: bool) -> dict:
+def _train_in_worker(study: Study, run_dir: Path, job: Job, save_weights: bool, threads: int) -> dict:
     d = job[0]
     if d.name not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[d.name] = load_dataset(d.name, root=d.root, seed=0)
-    return _train(study, run_dir, _WORKER_DATA[d.name], *job, save_weights, lambda line: print(line, flush=True))
+    return _train(study, run_dir, _WORKER_DATA[d.name], *job, save_weights, threads,
+                  lambda line: print(line, flush=True))
 
 
 def _train(study: Study, run_dir: Path, data, d, pname: str, variant: str, seed: int, save_weights: bool,
-           log) -> dict:
-    """One proxy training: its row, and its weights kept when asked."""
+           threads: int | None, log) -> dict:
+    """One proxy training (at `threads` torch threads; None: as set): its row, and its weights kept when asked."""
     cfg = study.variants[variant]
-    r = train_proxy(cfg, data, study.protocols[pname], seed=seed, keep_weights=save_weights,
+    r = train_proxy(cfg, data, study.protocols[pname], seed=seed, keep_weights=save_weights, threads=threads,
                     log=lambda line: log(f"  {variant} seed {seed} {pname}: {line}"))
     if r.state_dict is not None:
         tag = f"-{d.name}" if len(study.datasets) > 1 else ""
