@@ -15,7 +15,19 @@ from mfsearch.detection import create_backbone
 from mfsearch.export import export_onnx
 from mfsearch.flops import count_flops, estimate_flops, estimate_params
 from mfsearch.latency import Timing, measure_latency
-from mfsearch.models import FAMILIES, Family, families, get_config, get_family, register_family
+from mfsearch.models import (
+    FAMILIES,
+    Family,
+    TorchvisionMobileConfig,
+    config_from_dict,
+    families,
+    get_config,
+    get_family,
+    list_models,
+    published_top1,
+    register_family,
+)
+from mfsearch.models.torchvision_mobile import published
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,12 +67,29 @@ def tiny_family():
 
 def test_descriptors_of_the_built_in_families():
     assert [(f.name, f.role, f.flops) for f in families()] == [("mobile_former", "candidate", "closed"),
-                                                               ("mobilenet_v3", "baseline", "traced")]
+                                                               ("mobilenet_v3", "baseline", "traced"),
+                                                               ("torchvision_mobile", "reference", "traced")]
     assert get_family(get_config("mobilenet_v3_small_050")).label == "MobileNetV3"
     with pytest.raises(ValueError, match="unknown model family"):
         get_family("nope")
     with pytest.raises(ValueError, match="role"):
         Family("x", TinyCNNConfig, "X", "red", role="judge")
+
+
+def test_the_reference_family_names_its_models_with_their_published_figures():
+    names = list_models("torchvision_mobile")
+    assert len(names) == 12 and list_models() == [n for f in families() for n in list_models(f.name)]
+    for name in names:
+        cfg = get_config(name)
+        assert config_from_dict(json.loads(cfg.to_json())) == cfg and cfg.resolution == 224
+        # torchvision's own figures for its V1 weights, and fvcore agrees with its MAdds
+        assert abs(count_flops(name).flops_without_bn / 1e6 - published()[name]["flops_M"]) <= 2 + 0.01 * published()[
+            name]["flops_M"], name
+    assert published_top1("mobilenet_v2") == 71.878 and published_top1("shufflenet_v2_x1_0") == 69.362
+    assert published_top1("regnet_y_400mf") == 74.046     # V1, the paper's recipe, not V2's 75.804
+    assert published_top1("mobilenet_v3_large_100") == 75.2 and published_top1("mobile_former_294m") == 77.9
+    with pytest.raises(ValueError, match="resnet50"):
+        TorchvisionMobileConfig("resnet50")
 
 
 def test_params_fall_back_to_a_real_build_when_the_meta_device_refuses(tiny_family):

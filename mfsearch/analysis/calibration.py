@@ -25,7 +25,9 @@ from .load import AnalysisError
 from .markdown import interval, num, table
 from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
 
-COST_MODEL = "mobile_former_151m"      # the "151M-class" model whose CPU time is the cost column
+# the "151M-class" model whose CPU time is the cost column; a set without it (another family's)
+# uses its model nearest 151M MAdds
+COST_MODEL, COST_MADDS = "mobile_former_151m", 151e6
 # families whose registered sizes are ordered, with the order they must come out in
 SIZE_ORDERED = {
     "Mobile-Former presets": ["mobile_former_26m", "mobile_former_52m", "mobile_former_96m", "mobile_former_151m",
@@ -56,7 +58,7 @@ class Fidelity:
     seeds: int
     mf_exponent: float                 # power law of error vs MAdds, Mobile-Former presets
     mf_exponent_ci: tuple[float, float]
-    cpu_min: float                     # mean wall minutes of one COST_MODEL run
+    cpu_min: float                     # wall minutes of one cost_model() run, the fastest seed's
 
 
 def scores(df: pd.DataFrame) -> pd.DataFrame:
@@ -104,6 +106,11 @@ def models_table(df: pd.DataFrame, published: dict[str, float]) -> pd.DataFrame:
     return out
 
 
+def cost_model(models: pd.DataFrame) -> str:
+    """The variant whose CPU time prices a protocol: COST_MODEL, or the one nearest its MAdds."""
+    return COST_MODEL if COST_MODEL in models.index else str((models["flops"] - COST_MADDS).abs().idxmin())
+
+
 def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, seed: int = 0) -> list[Fidelity]:
     """The calibration table: one `Fidelity` per protocol, in the study's order."""
     per = scores(df)
@@ -115,7 +122,7 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         raise AnalysisError("calibration needs at least 3 variants with a published top-1")
     pairs = nearest_pairs(known.loc[known["family"] == MobileFormerConfig.family, "flops"],
                           known.loc[known["family"] == MobileNetV3Config.family, "flops"])
-    out = []
+    out, priced = [], cost_model(models)
     for proto in dict.fromkeys(df["protocol_name"]):
         if proto not in per.columns.get_level_values(0):
             continue
@@ -130,7 +137,7 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
         presets = k[k["family"] == MobileFormerConfig.family]
         _, exp, exp_ci = (power_fit(presets["flops"].to_numpy(float), presets["m"].to_numpy(float))
                           if trained else (None, float("nan"), (float("nan"), float("nan"))))
-        cost = rows.loc[rows["variant"] == COST_MODEL, "wall_time"]
+        cost = rows.loc[rows["variant"] == priced, "wall_time"]
         def boot(stat, n=len(x)):
             return bootstrap_interval(stat, n, n_boot, seed)
         scored = [(a, b) for a, b in pairs if np.isfinite(mean.get(a, np.nan)) and np.isfinite(mean.get(b, np.nan))]
@@ -214,7 +221,8 @@ def calibration_lines(df: pd.DataFrame, fid: list[Fidelity], published: dict[str
              "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
              "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
              "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model "
-             "(the fastest of its seeds: machine contention only ever adds time).", ""]
+             f"({cost_model(models_table(df, published))}; the fastest of its seeds: machine contention only "
+             "ever adds time).", ""]
     lines += table(["protocol", "kind", "n", "Kendall tau", "95%", "Spearman rho", "95%", "partial", "95%",
                     "presets tau", "pairs", "monotone", "stability", "seeds", "MF exponent", "95%", "CPU min"],
                    [[f.protocol, f.kind, f.n, f"{f.kendall:.3f}", interval(f.kendall_ci), f"{f.spearman:.3f}",

@@ -12,9 +12,11 @@ from .registry import (
     preset_table,
     published_top1,
 )
+from .torchvision_mobile import TorchvisionMobileConfig
 
 __all__ = ["FAMILIES", "Family", "families", "get_family", "register_family",
            "attention_maps", "load_checkpoint", "save_checkpoint", "BlockSpec", "MobileFormerConfig",
-           "MobileNetV3Config", "ModelConfig", "config_from_dict", "make_divisible", "MobileFormer",
+           "MobileNetV3Config", "TorchvisionMobileConfig", "ModelConfig", "config_from_dict", "make_divisible",
+           "MobileFormer",
            "MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table",
            "published_top1"]

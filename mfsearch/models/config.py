@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from importlib import resources
 from typing import Any, ClassVar
 
 import torch.nn as nn
@@ -258,9 +260,29 @@ class MobileFormerConfig:
         return replace(self, **changes)
 
 
+@lru_cache(maxsize=1)
+def preset_table() -> dict[str, dict]:
+    """The published presets as data (presets.json): one source of truth for configs and figures."""
+    text = resources.files("mfsearch.models").joinpath("presets.json").read_text()
+    return json.loads(text)["presets"]
+
+
+def preset_config(name: str) -> MobileFormerConfig:
+    p = preset_table()[name]
+    return MobileFormerConfig(
+        blocks=tuple(BlockSpec.from_row(r) for r in p["blocks"]), stem=p["stem"],
+        tokens=p["tokens"], token_dim=p["token_dim"], head_hidden=p["head_hidden"],
+        group_num=p["group_num"])
+
+
+def _presets() -> dict[str, MobileFormerConfig]:
+    names = sorted(preset_table(), key=lambda n: preset_table()[n]["flops_M"])
+    return {n: preset_config(n) for n in names}
+
+
 # colours: seaborn's "deep" blue and orange, as the figures have always drawn them
 register_family(Family("mobile_former", MobileFormerConfig, "Mobile-Former", "#4c72b0", "o", role="candidate",
-                       backbone=MobileFormerBackbone, flops="closed"))
+                       backbone=MobileFormerBackbone, flops="closed", models=_presets, published=preset_table))
 
 
 @dataclass(frozen=True)
@@ -296,8 +318,26 @@ class MobileNetV3Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+MOBILENET_V3_NAMES = {
+    "mobilenet_v3_large_050": ("large", 0.5), "mobilenet_v3_large_075": ("large", 0.75),
+    "mobilenet_v3_large_100": ("large", 1.0), "mobilenet_v3_large_125": ("large", 1.25),
+    "mobilenet_v3_small_050": ("small", 0.5), "mobilenet_v3_small_075": ("small", 0.75),
+    "mobilenet_v3_small_100": ("small", 1.0),
+}
+
+# Published ImageNet MAdds (M) and top-1 of MobileNetV3 (Howard et al. 2019)
+MOBILENET_V3_PUBLISHED = {
+    "mobilenet_v3_large_100": {"flops_M": 219, "top1": 75.2},
+    "mobilenet_v3_large_075": {"flops_M": 155, "top1": 73.3},
+    "mobilenet_v3_small_100": {"flops_M": 56, "top1": 67.4},
+    "mobilenet_v3_small_075": {"flops_M": 44, "top1": 65.4},
+}
+
+
 register_family(Family("mobilenet_v3", MobileNetV3Config, "MobileNetV3", "#dd8452", "s", role="baseline",
-                       backbone=MobileNetV3Backbone, flops="traced"))
+                       backbone=MobileNetV3Backbone, flops="traced",
+                       models=lambda: {n: MobileNetV3Config(v, w) for n, (v, w) in MOBILENET_V3_NAMES.items()},
+                       published=lambda: MOBILENET_V3_PUBLISHED))
 
 ModelConfig = MobileFormerConfig | MobileNetV3Config   # for annotations; models.family is the registry
 

@@ -4,9 +4,10 @@ compares against it, how detection cuts it into a backbone, how its MAdds are co
 instead of testing family names itself.
 
 A new family is one module: a config dataclass (`family` ClassVar, `resolution`,
-`to_dict`/`from_dict`/`to_json`, `build(num_classes)`) and `register_family(Family(...))`.
-Importing that module makes the family known to configs, search rows, FLOPs, latency,
-export, detection and the figures.
+`to_dict`/`from_dict`/`to_json`, `build(num_classes)`) and `register_family(Family(...))`,
+with its named models and their published figures if it has any. Importing that module
+makes the family known to configs, named constructors, search rows, FLOPs, latency,
+export, detection, the calibration against published top-1 and the figures.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from typing import Any
 
 from torch import nn
 
-ROLES = ("candidate", "baseline")   # what a search proposes / what it is compared against
+# what a search proposes / what it is compared against / neither: ranked against its published
+# ImageNet top-1 only (a calibration set of other families)
+ROLES = ("candidate", "baseline", "reference")
 FLOP_COUNTS = ("closed", "traced")  # closed form in flops.py / traced once per config with fvcore
 
 # (config, out_strides, return_tokens) -> a module whose forward gives {"c3": ..., "c4": ...}
@@ -33,6 +36,8 @@ class Family:
     role: str = "candidate"
     backbone: BackboneAdapter | None = None   # None: detection cannot use this family
     flops: str = "traced"
+    models: Callable[[], dict[str, Any]] | None = None        # its named models: name -> config
+    published: Callable[[], dict[str, dict]] | None = None    # name -> {"flops_M", "top1", ...} as published
 
     def __post_init__(self) -> None:
         if self.role not in ROLES or self.flops not in FLOP_COUNTS:

@@ -1,66 +1,45 @@
-"""Named model constructors (timm style): the seven published Mobile-Former presets
-and the MobileNetV3 width family, all built from plain configs."""
+"""Named model constructors (timm style) over every registered family's named models (the
+seven published Mobile-Former presets, the MobileNetV3 widths, the other mobile families of
+torchvision_mobile), all built from plain configs."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
 
-from .config import BlockSpec, MobileFormerConfig, MobileNetV3Config, ModelConfig, config_from_dict
-from .family import config_classes
+from .config import MOBILENET_V3_PUBLISHED, ModelConfig, config_from_dict, preset_config, preset_table
+from .family import FAMILIES, config_classes
 
-MOBILENET_V3_NAMES = {
-    "mobilenet_v3_large_050": ("large", 0.5), "mobilenet_v3_large_075": ("large", 0.75),
-    "mobilenet_v3_large_100": ("large", 1.0), "mobilenet_v3_large_125": ("large", 1.25),
-    "mobilenet_v3_small_050": ("small", 0.5), "mobilenet_v3_small_075": ("small", 0.75),
-    "mobilenet_v3_small_100": ("small", 1.0),
-}
-
-# Published ImageNet MAdds (M) and top-1 of MobileNetV3 (Howard et al. 2019); the
-# Mobile-Former ones live in presets.json.
-MOBILENET_V3_PUBLISHED = {
-    "mobilenet_v3_large_100": {"flops_M": 219, "top1": 75.2},
-    "mobilenet_v3_large_075": {"flops_M": 155, "top1": 73.3},
-    "mobilenet_v3_small_100": {"flops_M": 56, "top1": 67.4},
-    "mobilenet_v3_small_075": {"flops_M": 44, "top1": 65.4},
-}
+__all__ = ["MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table",
+           "published_top1"]
 
 
-@lru_cache(maxsize=1)
-def preset_table() -> dict[str, dict]:
-    """The published presets as data: one source of truth for configs and their figures."""
-    text = resources.files("mfsearch.models").joinpath("presets.json").read_text()
-    return json.loads(text)["presets"]
+def _named() -> dict[str, ModelConfig]:
+    """Every family's named models, in registration order."""
+    return {n: c for f in FAMILIES.values() if f.models for n, c in f.models().items()}
 
 
-def preset_config(name: str) -> MobileFormerConfig:
-    p = preset_table()[name]
-    return MobileFormerConfig(
-        blocks=tuple(BlockSpec.from_row(r) for r in p["blocks"]), stem=p["stem"],
-        tokens=p["tokens"], token_dim=p["token_dim"], head_hidden=p["head_hidden"],
-        group_num=p["group_num"])
+def _published(name: str) -> dict | None:
+    return next((f.published()[name] for f in FAMILIES.values() if f.published and name in f.published()), None)
 
 
 def published_top1(variant: str, config: str | None = None) -> float | None:
     """ImageNet top-1 as published, for a variant named after a registered model; with
     `config` (a row's JSON), only when the variant is that model unmodified."""
-    entry = preset_table().get(variant) or MOBILENET_V3_PUBLISHED.get(variant)
+    entry = _published(variant)
     if entry is None or (config is not None and json.loads(config) != get_config(variant).to_dict()):
         return None
     return float(entry["top1"])
 
 
 def list_models(family: str | None = None) -> list[str]:
-    """All registered names, optionally only one family's."""
-    names = sorted(preset_table(), key=lambda n: preset_table()[n]["flops_M"])
-    mnv3 = list(MOBILENET_V3_NAMES)
+    """All registered names (each family's in its own order), optionally only one family's."""
     if family is None:
-        return names + mnv3
-    return {MobileFormerConfig.family: names, MobileNetV3Config.family: mnv3}.get(family, [])
+        return list(_named())
+    f = FAMILIES.get(family)
+    return list(f.models()) if f and f.models else []
 
 
 def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
@@ -68,11 +47,9 @@ def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
     cfg = name_or_config
     if isinstance(cfg, (str, Path)):
         name = str(cfg)
-        if name in preset_table():
-            cfg = preset_config(name)
-        elif name in MOBILENET_V3_NAMES:
-            variant, width = MOBILENET_V3_NAMES[name]
-            cfg = MobileNetV3Config(variant=variant, width_mult=width)
+        named = _named()
+        if name in named:
+            cfg = named[name]
         elif name.endswith(".json") and Path(name).is_file():
             data = json.loads(Path(name).read_text())
             cfg = config_from_dict(data.get("config", data))
