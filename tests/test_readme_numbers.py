@@ -125,6 +125,53 @@ def test_calibration_table_in_the_results(calibration):
     assert seen == set(calibration)
 
 
+@pytest.fixture(scope="module")
+def others() -> dict[str, list[str]]:
+    rows = _table(RESULTS / "proxy_calibration_others" / "report.md", "| protocol | kind | n | Kendall tau")
+    return {r[0]: r for r in rows}
+
+
+def test_second_set_in_the_readme(readme, others):
+    tau, lo, hi, madds, params, synflow, grad_norm, naswot = _find(
+        rf"the shipped protocol ranks them at Kendall tau {N} \[{N}, {N}\] against their published top-1, MAdds at "
+        rf"{N} and parameters at {N}; the zero-cost scores at {N} \(synflow\), {N} \(grad_norm\) and {N} \(naswot\)",
+        readme, "README")
+    assert_quoted(tau, float(others["default"][3]), "second set: default tau")
+    for q, v in zip((lo, hi), _interval(others["default"][4])):
+        assert_quoted(q, v, "second set: default tau interval")
+    for q, name in ((madds, "madds"), (params, "params"), (synflow, "synflow"), (grad_norm, "grad_norm"),
+                    (naswot, "naswot")):
+        assert_quoted(q, float(others[name][3]), f"second set: {name} tau")
+    assert float(others["madds"][3]) > max(float(r[3]) for p, r in others.items() if p not in ("madds", "params"))
+
+
+def test_second_set_table_in_the_results(results, others):
+    seen = set()
+    for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs published (95%) | partial (MAdds held fixed) "
+                                             "| seed stability |"):
+        name = re.search(r"`(\w+)`", row[0]).group(1)
+        ref = others[name]
+        tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
+        assert_quoted(tau, float(ref[3]), f"{name} tau")
+        for q, v in zip((lo, hi), _interval(ref[4])):
+            assert_quoted(q, v, f"{name} tau interval")
+        if ref[7] != "n/a":
+            partial, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[2]).groups()
+            assert_quoted(partial, float(ref[7]), f"{name} partial")
+            for q, v in zip((lo, hi), _interval(ref[8])):
+                assert_quoted(q, v, f"{name} partial interval")
+        assert_quoted(row[3], float(ref[12]), f"{name} seed stability")
+        seen.add(name)
+    assert seen == set(others)
+    delta, lo, hi = _find(rf"Δ tau {N} \[{N}, {N}\] \(paired bootstrap over the same 12 models\)", results,
+                          "docs/results/README.md")
+    paired = {r[0]: r for r in _table(RESULTS / "proxy_calibration_others" / "report.md", "| protocol | Δ tau")}
+    assert_quoted(delta, float(paired["madds"][1]), "second set: MAdds minus default")
+    for q, v in zip((lo, hi), _interval(paired["madds"][2])):
+        assert_quoted(q, v, "second set: MAdds minus default interval")
+    assert _num(lo) > 0   # "the gap is resolved"
+
+
 # ----------------------------------------------------------------------------- latency
 
 @pytest.fixture(scope="module")
