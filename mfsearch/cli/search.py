@@ -97,13 +97,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"{' or '.join(REGULARIZATION)}: dropout as the model ships it, or 0 "
                         f"(default {d.regularization})")
     p.add_argument("--confirm-top", type=int, default=CONFIRM_TOP,
-                   help="after the search, retrain the best K complete trials with more seeds and pick the "
-                        f"best by the mean (default {CONFIRM_TOP}; 0: off)")
+                   help="after the search, retrain the best K complete trials on the finalists' rung and pick "
+                        f"the best by the mean of those runs (default {CONFIRM_TOP}; 0: off)")
     p.add_argument("--confirm-seeds", type=int, default=CONFIRM_SEEDS,
                    help=f"trainings per finalist (default {CONFIRM_SEEDS})")
     p.add_argument("--final-length", type=float, default=FINAL_LENGTH,
-                   help="the finalists train on this many times a trial's images, e.g. 4 (default "
-                        f"{FINAL_LENGTH:g}: the trial protocol with new seeds)")
+                   help=f"the finalists train on this many times a trial's images (default {FINAL_LENGTH:g}; "
+                        "1: the trial protocol with new seeds)")
     p.add_argument("--min-steps", type=int, default=d.min_steps,
                    help=f"at least this many optimiser steps per trial: a small dataset trains for more epochs "
                         f"(default {d.min_steps}; 0: no floor)")
