@@ -71,8 +71,11 @@ def test_a_reference_under_another_truth_protocol_gives_no_regret(tmp_path):
 
 
 def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
+    """The searches and their picks' truth side by side in 2 worker processes, then resumed
+    in this one (one function runs a search and its pick either way)."""
     args = ["--experiment", str(EXP / "search_quality.yaml"), "--out", str(tmp_path)]
-    assert main(args) == 0
+    assert main([*args, "--workers", "2", "--threads", "1"]) == 0
+    assert "2 at a time" in capsys.readouterr().out
     study = load_study(EXP / "search_quality.yaml", "smoke")
     df = pd.read_parquet(tmp_path / "search_quality" / "trials.parquet")
     assert sorted(df["variant"]) == sorted(f"{a}-seed{s}" for _, a, s in study.runs())
@@ -83,7 +86,7 @@ def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
         row = df[df["variant"] == f"{arm}-seed{seed}"].iloc[0]
         assert json.loads(row["config"]) == best["config"]
         assert json.loads(row["protocol"]) == study.truth["synthetic"].to_dict()
-    capsys.readouterr()
+        assert row["threads"] == 1
     assert main(args) == 0
     assert capsys.readouterr().out.count("already done") == len(study.runs())
     folder, files, _ = analyze_study(tmp_path / "search_quality")

@@ -24,11 +24,16 @@ same cost there (mfsearch.analysis.quality). File layout:
     sizes: {smoke: {...}, full: {}}
 
 Rows: `rows.jsonl` holds one `truth` row per pick (variant `ARM-seedS`), searches live in
-`searches/DATASET-ARM-seedS/`. Rerunning the command resumes both.
+`searches/DATASET-ARM-seedS/`. Rerunning the command resumes both. `--workers N` runs N
+searches (each with its pick's truth) side by side.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -123,40 +128,103 @@ def load_quality(path: Path, raw: dict, size: str) -> QualityStudy:
     return study
 
 
-def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = False) -> Path:
+def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = False, workers: int = 1,
+                threads: int | None = None) -> Path:
     """Each (dataset, arm, seed): its search (resumed where it stopped), then its pick under
-    the dataset's truth protocol. `save_weights` does not apply (picks are retrained)."""
+    the dataset's truth protocol, `workers` of them side by side at `threads` torch threads
+    each (every search and its pick in one worker process). `save_weights` does not apply
+    (picks are retrained)."""
+    if workers < 1 or (threads is not None and threads < 1):
+        raise UsageError("--workers and --threads must be at least 1")
     run_dir = Path(out) / study.name
     runs = study.runs()
-    finished = [search_finished(study.settings(d, a, s, run_dir)) for d, a, s in runs]  # refuses foreign folders
+    for d, a, s in runs:
+        search_finished(study.settings(d, a, s, run_dir))   # refuses foreign folders before anything runs
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
     rows_path = run_dir / ROWS
     done = keyed_rows(rows_path, row_key)
-    loaded: dict[str, Any] = {}   # each dataset decoded once, for all its picks
+    todo = []
+    for i, (d, arm, seed) in enumerate(runs, 1):
+        prior = done.get(_truth_key(d.name, arm, seed))
+        if prior is not None and search_finished(study.settings(d, arm, seed, run_dir)):
+            _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
+            log(f"[{i}/{len(runs)}] {d.name}-{arm}-seed{seed}: search and its pick's truth already done")
+        else:
+            todo.append(((d, arm, seed), prior))
+    if workers > 1:
+        log(f"{len(todo)} searches and their picks' truth to run, {workers} at a time")
     with append_rows(rows_path) as write:
-        for i, ((d, arm, seed), was_done) in enumerate(zip(runs, finished), 1):
-            settings = study.settings(d, arm, seed, run_dir)
-            if not was_done:
-                log(f"[{i}/{len(runs)}] search {settings.name}")
-                run_search(settings)
-            key = row_key({"variant": f"{arm}-seed{seed}", "seed": 0, "protocol_name": TRUTH, "dataset": d.name})
-            cfg = _pick(settings)
-            if key in done and json.loads(done[key]["config"]) == cfg.to_dict():
-                log(f"[{i}/{len(runs)}] {settings.name}: search and its pick's truth already done")
+        for (d, arm, seed), row in _run_all(study, run_dir, todo, workers, threads, log):
+            if row is None:
+                log(f"{d.name}-{arm}-seed{seed}: its search went on and kept its pick, whose truth is done")
                 continue
-            if key in done:
-                raise UsageError(f"{rows_path} holds a truth row for another pick of {settings.name}; delete "
-                                 f"{run_dir} or pass another --out")
-            if d.name not in loaded:
-                loaded[d.name] = load_dataset(d.name, root=d.root, seed=0)
-            done[key] = _train_truth(study, d.name, loaded[d.name], arm, seed, cfg, log)
-            write(done[key])
-            log(f"[{i}/{len(runs)}] {settings.name}: pick at {done[key]['flops'] / 1e6:.1f}M, truth top-1 "
-                f"{done[key]['final_top1']}")
+            done[_truth_key(d.name, arm, seed)] = row
+            write(row)
+            log(f"[{len(done)}/{len(runs)}] {d.name}-{arm}-seed{seed}: pick at {row['flops'] / 1e6:.1f}M, truth top-1 "
+                f"{row['final_top1']}")
     write_table(to_frame(done.values()), run_dir, "trials")
     log(f"results: {run_dir}; next: python analyze.py {run_dir}")
     return run_dir
+
+
+def _truth_key(dataset: str, arm: str, seed: int) -> str:
+    return row_key({"variant": f"{arm}-seed{seed}", "seed": 0, "protocol_name": TRUTH, "dataset": dataset})
+
+
+def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
+    """True when `prior` (a truth row) trained the finished search's pick; another pick's is refused."""
+    if json.loads(prior["config"]) == _pick(settings).to_dict():
+        return True
+    raise UsageError(f"{run_dir / ROWS} holds a truth row for another pick of {settings.name}; delete "
+                     f"{run_dir} or pass another --out")
+
+
+Run = tuple[StudyData, str, int]   # (dataset, arm, seed)
+Job = tuple[Run, dict | None]      # and the truth row it already has, if any
+
+
+def _run_all(study: QualityStudy, run_dir: Path, todo: list[Job], workers: int, threads: int | None,
+             log) -> Iterator[tuple[Run, dict | None]]:
+    """Each search and its pick's truth row, in this process or `workers` spawned ones (a
+    forked torch can deadlock), each as it finishes. Stopping cancels the queue."""
+    if workers == 1:
+        loaded: dict[str, Any] = {}   # each dataset decoded once, for all its picks
+        for run, prior in todo:
+            yield run, _search_and_truth(study, run_dir, *run, prior, threads, loaded, log)
+        return
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.submit(_search_and_truth, study, run_dir, *run, prior, threads, None, _print): run
+                   for run, prior in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded datasets, kept across its picks
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _search_and_truth(study: QualityStudy, run_dir: Path, d: StudyData, arm: str, seed: int, prior: dict | None,
+                      threads: int | None, loaded: dict[str, Any] | None, log) -> dict | None:
+    """One search (resumed where it stopped) and its pick's truth row; None when the search
+    kept the pick `prior` already trained (`loaded`: decoded datasets, None in a worker)."""
+    settings = replace(study.settings(d, arm, seed, run_dir), threads=threads)
+    if not search_finished(settings):
+        log(f"search {settings.name}")
+        run_search(settings)
+    if prior is not None and _check_pick(settings, prior, run_dir):
+        return None
+    loaded = _WORKER_DATA if loaded is None else loaded
+    if d.name not in loaded:
+        loaded[d.name] = load_dataset(d.name, root=d.root, seed=0)
+    return _train_truth(study, d.name, loaded[d.name], arm, seed, _pick(settings), threads, log)
 
 
 def _pick(settings: SearchSettings) -> Any:
@@ -168,13 +236,15 @@ def _pick(settings: SearchSettings) -> Any:
     return get_config(str(path))
 
 
-def _train_truth(study: QualityStudy, dataset: str, data: Any, arm: str, seed: int, cfg: Any, log) -> dict:
+def _train_truth(study: QualityStudy, dataset: str, data: Any, arm: str, seed: int, cfg: Any, threads: int | None,
+                 log) -> dict:
     variant = f"{arm}-seed{seed}"
     protocol = study.truth[dataset]
-    r = train_proxy(cfg, data, protocol, seed=0, log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
+    r = train_proxy(cfg, data, protocol, seed=0, threads=threads,
+                    log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
     return row_from_proxy(r, **identity(f"{variant}/0/{TRUTH}", study.name, "study", cfg, 0, dataset, protocol,
                                         study=study.name, variant=variant, protocol_name=TRUTH, arm=arm,
                                         search_seed=seed))
 
 
-register(StudyKind("search_quality", load_quality, run_quality, analyze_quality))
+register(StudyKind("search_quality", load_quality, run_quality, analyze_quality, workers=True))
