@@ -26,10 +26,10 @@ import torch.nn as nn
 from fvcore.nn import FlopCountAnalysis
 
 from .models.config import MobileFormerConfig, ModelConfig, config_from_dict
-from .models.family import get_family
+from .models.family import compared, get_family
 from .models.parts import PARTS as MODEL_PARTS
 from .models.parts import module_parts
-from .models.registry import MOBILENET_V3_PUBLISHED, create_model, get_config, list_models, preset_table
+from .models.registry import create_model, get_config, list_models, published
 
 PARTS = ("stem+head", "mobile", "former", "bridge")   # the coarse split; `parts` uses models.parts.PARTS
 # the fine parts folded into the coarse ones (the dynamic-ReLU MLPs count as Mobile side)
@@ -256,12 +256,13 @@ def _built_params(cfg_json: str, num_classes: int) -> int:
 
 
 def flops_table() -> str:
-    """Markdown table of every registered model: fvcore count against the published figures."""
+    """Markdown table of the searched and baseline families' named models: fvcore count against
+    the published figures."""
     rows = ["| model | FLOPs (M) | published | FLOPs w/o BN (M) | params (M) | published | "
             "Former+bridge share |", "|---|---|---|---|---|---|---|"]
-    for name in list_models():
+    for name in (n for f in compared() for n in list_models(f.name)):
         r = count_flops(name)
-        pub = preset_table().get(name) or MOBILENET_V3_PUBLISHED.get(name, {})
+        pub = published(name)
         share = r.share("former") + r.share("bridge")
         rows.append(f"| {name} | {r.flops / 1e6:.1f} | {pub.get('flops_M', '')} | "
                     f"{r.flops_without_bn / 1e6:.1f} | {r.params / 1e6:.2f} | {pub.get('params_M', '')} | "

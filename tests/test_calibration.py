@@ -12,13 +12,13 @@ from scipy import stats
 import mfsearch
 import mfsearch.train as train_mod
 from mfsearch.analysis.calibration import (
-    SIZE_ORDERED,
     fidelity,
     monotonicity,
     paired_difference,
     partial_spearman,
     reference_protocol,
     seed_stability,
+    size_orders,
 )
 from mfsearch.data import InMemoryData, load_dataset, make_loaders
 from mfsearch.train import ProxyProtocol, train_proxy
@@ -174,7 +174,11 @@ def test_partial_spearman_is_the_correlation_of_rank_residuals():
 
 
 def test_monotonicity_counts_size_ordered_pairs():
-    mf = SIZE_ORDERED["Mobile-Former presets"]
+    orders = size_orders()
+    assert orders["MnasNet"] == ("mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3")   # every family's
+    assert orders["MobileNetV3-Small"] == ("mobilenet_v3_small_050", "mobilenet_v3_small_075", "mobilenet_v3_small_100")
+    mf = orders["Mobile-Former presets"]
+    assert mf[0] == "mobile_former_26m" and mf[-1] == "mobile_former_508m" and len(mf) == 7
     mean = pd.Series({v: float(i) for i, v in enumerate(mf)})
     assert monotonicity(mean) == 1.0
     mean[mf[0]], mean[mf[1]] = mean[mf[1]], mean[mf[0]]   # one of the 21 pairs reversed

@@ -78,13 +78,15 @@ def test_descriptors_of_the_built_in_families():
 
 def test_the_reference_family_names_its_models_with_their_published_figures():
     names = list_models("torchvision_mobile")
-    assert len(names) == 12 and list_models() == [n for f in families() for n in list_models(f.name)]
+    everything = list_models()
+    assert len(names) == 12 and len(everything) == 7 + 7 + 12 and everything[-12:] == names
+    assert everything[:2] == ["mobile_former_26m", "mobile_former_52m"] and everything[7] == "mobilenet_v3_large_050"
     for name in names:
         cfg = get_config(name)
         assert config_from_dict(json.loads(cfg.to_json())) == cfg and cfg.resolution == 224
-        # torchvision's own figures for its V1 weights, and fvcore agrees with its MAdds
-        assert abs(count_flops(name).flops_without_bn / 1e6 - published()[name]["flops_M"]) <= 2 + 0.01 * published()[
-            name]["flops_M"], name
+        # torchvision's own figures for its V1 weights, rounded to 1M: fvcore agrees within 1% and that
+        pub = published()[name]["flops_M"]
+        assert abs(count_flops(name).flops_without_bn / 1e6 - pub) <= 0.5 + 0.01 * pub, name
     assert published_top1("mobilenet_v2") == 71.878 and published_top1("shufflenet_v2_x1_0") == 69.362
     assert published_top1("regnet_y_400mf") == 74.046     # V1, the paper's recipe, not V2's 75.804
     assert published_top1("mobilenet_v3_large_100") == 75.2 and published_top1("mobile_former_294m") == 77.9

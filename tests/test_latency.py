@@ -37,9 +37,9 @@ def _ort_max_diff(path, model, batch=3, res=64):
         return float(np.abs(got - model.eval()(x).numpy()).max())
 
 
-# A Mobile-Former export costs ~17 s whatever its size: the one checked against ONNX Runtime
-# is the test below's MF-26M with every row option, whose last four rows are the published
-# block (dynamic ReLU, both bridges, the Former on all tokens), so every preset's modules
+# A Mobile-Former export costs ~15 s whatever its size, so one is checked against ONNX Runtime:
+# the test below's MF-26M with every row option, whose last four rows are the published block
+# (dynamic ReLU, both bridges, the Former on all tokens) and so hold every preset's modules.
 @pytest.mark.parametrize("name", ["mobilenet_v3_small_050", "mobilenet_v3_large_100"])
 def test_export_matches_pytorch_in_onnxruntime_at_any_batch(tmp_path, name):
     model = mfsearch.create_model(name)
@@ -69,7 +69,7 @@ def test_row_options_and_head_expansion_export(tmp_path):
 
 def test_export_cli_exports_a_checkpoint_and_refuses_bad_input(tmp_path, capsys):
     from mfsearch.models.checkpoint import save_checkpoint
-    model = mfsearch.create_model(mixed_config(), num_classes=10)    # small: the export is the CLI's, not the model's
+    model = mfsearch.create_model(mixed_config(), num_classes=10)   # any model: what is tested is the CLI
     ckpt = save_checkpoint(tmp_path / "best.pt", model.config, 10, model.state_dict())
     assert mfsearch_main(["export", str(ckpt), "--out", str(tmp_path / "x.onnx"), "--resolution", "64"]) == 0
     assert "trained weights" in capsys.readouterr().out and (tmp_path / "x.onnx").is_file()

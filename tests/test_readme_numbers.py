@@ -170,6 +170,14 @@ def test_second_set_table_in_the_results(results, others):
     for q, v in zip((lo, hi), _interval(paired["madds"][2])):
         assert_quoted(q, v, "second set: MAdds minus default interval")
     assert _num(lo) > 0   # "the gap is resolved"
+    (monotone,) = _find(rf"each family's sizes correctly \(monotone {N} over the 12 pairs", results,
+                        "docs/results/README.md")
+    assert_quoted(monotone, float(others["default"][11]), "second set: default monotone")
+    summary = _find(rf"the shipped protocol ranks them at Kendall tau {N} \[{N}, {N}\], MAdds at {N}\.", results,
+                    "docs/results/README.md")
+    want = (float(others["default"][3]), *_interval(others["default"][4]), float(others["madds"][3]))
+    for q, v in zip(summary, want):
+        assert_quoted(q, v, "second set: the results' summary")
 
 
 # ----------------------------------------------------------------------------- latency

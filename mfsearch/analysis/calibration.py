@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..models import MobileFormerConfig, MobileNetV3Config, published_top1
+from ..models import FAMILIES, MobileFormerConfig, MobileNetV3Config, published_top1
 from .load import AnalysisError
 from .markdown import interval, num, table
 from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearman
@@ -28,14 +28,9 @@ from .stats import bootstrap_interval, kendall, nearest_pairs, power_fit, spearm
 # the "151M-class" model whose CPU time is the cost column; a set without it (another family's)
 # uses its model nearest 151M MAdds
 COST_MODEL, COST_MADDS = "mobile_former_151m", 151e6
-# families whose registered sizes are ordered, with the order they must come out in
-SIZE_ORDERED = {
-    "Mobile-Former presets": ["mobile_former_26m", "mobile_former_52m", "mobile_former_96m", "mobile_former_151m",
-                              "mobile_former_214m", "mobile_former_294m", "mobile_former_508m"],
-    "MobileNetV3-Large": ["mobilenet_v3_large_050", "mobilenet_v3_large_075", "mobilenet_v3_large_100",
-                          "mobilenet_v3_large_125"],
-    "MobileNetV3-Small": ["mobilenet_v3_small_050", "mobilenet_v3_small_075", "mobilenet_v3_small_100"],
-}
+def size_orders() -> dict[str, tuple[str, ...]]:
+    """Every family's named sizes of one design, smallest first (label -> names)."""
+    return {label: names for f in FAMILIES.values() for label, names in (f.size_orders or {}).items()}
 
 
 @dataclass
@@ -59,6 +54,7 @@ class Fidelity:
     mf_exponent: float                 # power law of error vs MAdds, Mobile-Former presets
     mf_exponent_ci: tuple[float, float]
     cpu_min: float                     # wall minutes of one cost_model() run, the fastest seed's
+    cost_model: str = COST_MODEL
 
 
 def scores(df: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +75,7 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
 def monotonicity(mean: pd.Series) -> float:
     """Share of same-family pairs (smaller, larger) with the larger ranked higher; ties count half."""
     right = total = 0.0
-    for order in SIZE_ORDERED.values():
+    for order in size_orders().values():
         present = [v for v in order if v in mean.index and np.isfinite(mean[v])]
         for small, large in itertools.combinations(present, 2):
             total += 1
@@ -154,7 +150,8 @@ def fidelity(df: pd.DataFrame, published: dict[str, float], n_boot: int = 2000, 
                             np.sign(mean[a] - mean[b]) == np.sign(known.at[a, "published"] - known.at[b, "published"])),
             pairs=len(scored), monotone=monotonicity(mean), seed_stability=seed_stability(seeds),
             seeds=int(seeds.notna().any().sum()), mf_exponent=exp, mf_exponent_ci=exp_ci,
-            cpu_min=float(cost.min() / 60) if len(cost) else float("nan")))   # contention only adds time
+            # the fastest seed's: contention only ever adds time
+            cpu_min=float(cost.min() / 60) if len(cost) else float("nan"), cost_model=priced))
     return out
 
 
@@ -220,14 +217,15 @@ def calibration_lines(df: pd.DataFrame, fid: list[Fidelity], published: dict[str
              "Mobile-Former/MobileNetV3 pairs ordered as published. *presets*: Kendall tau of the 7 "
              "Mobile-Former presets alone. *monotone*: share of same-family size-ordered pairs ranked "
              "in size order. *stability*: mean Spearman between seeds (all variants). *MF exponent*: "
-             "power law of error against MAdds over the presets. *CPU min*: one run of the 151M model "
-             f"({cost_model(models_table(df, published))}; the fastest of its seeds: machine contention only "
-             "ever adds time).", ""]
+             "power law of error against MAdds over the presets. *CPU min*: one run of the model nearest "
+             f"151M MAdds ({fid[0].cost_model}; the fastest of its seeds: machine contention only ever adds "
+             "time).", ""]
     lines += table(["protocol", "kind", "n", "Kendall tau", "95%", "Spearman rho", "95%", "partial", "95%",
                     "presets tau", "pairs", "monotone", "stability", "seeds", "MF exponent", "95%", "CPU min"],
                    [[f.protocol, f.kind, f.n, f"{f.kendall:.3f}", interval(f.kendall_ci), f"{f.spearman:.3f}",
                      interval(f.spearman_ci), num(f.partial, ".3f"), interval(f.partial_ci),
-                     num(f.presets_kendall, ".3f"), f"{f.pairs_right}/{f.pairs}", num(f.monotone),
+                     num(f.presets_kendall, ".3f"), f"{f.pairs_right}/{f.pairs}" if f.pairs else "n/a",
+                     num(f.monotone),
                      num(f.seed_stability), f.seeds, num(f.mf_exponent, ".3f"), interval(f.mf_exponent_ci, ".3f"),
                      num(f.cpu_min)] for f in fid])
     best = reference_protocol(fid)

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..common import format_madds
-from ..models import FAMILIES, MOBILENET_V3_PUBLISHED, families, preset_table
+from ..models import FAMILIES, compared, families
 from .load import RunSet, fmt_width
 from .pareto import design_space_edfs, hypervolume, pareto_front, progress
 
@@ -194,9 +194,9 @@ def _label_best(ax: plt.Axes, best: pd.Series, where: float) -> None:
 
 def draw_published(ax: plt.Axes) -> None:
     """ImageNet numbers as the papers report them: context, never on the proxy axes."""
-    mf = sorted((p["flops_M"], p["top1"]) for p in preset_table().values())
+    mf = sorted((p["flops_M"], p["top1"]) for p in CANDIDATE.published().values())
     ax.plot(*zip(*mf), "o-", color=CANDIDATE.color, ms=5, label="Mobile-Former (Chen et al. 2022)")
-    mn = sorted((p["flops_M"], p["top1"], name) for name, p in MOBILENET_V3_PUBLISHED.items())
+    mn = sorted((p["flops_M"], p["top1"], name) for name, p in BASELINE.published().items())
     for variant in ("small", "large"):
         pts = [(x, y) for x, y, n in mn if f"_{variant}_" in n]
         ax.plot(*zip(*pts), "s--", color=BASELINE.color, ms=5,
@@ -315,7 +315,7 @@ def plot_edf(rs: RunSet, out_dir: Path) -> list[Path]:
     notes = [f"only {e.n} {family_style(e.family)[0]} model{'s' if e.n != 1 else ''}"
              for e in cmp.edfs if e.n < MIN_EDF_MODELS]
     present = {e.family for e in cmp.edfs}
-    notes += [f"no complete {f.label} model" for f in families() if f.name not in present]
+    notes += [f"no complete {f.label} model" for f in compared() if f.name not in present]
     if notes:
         title += "\n" + textwrap.fill("; ".join(notes) + ": read with care", int(fig.get_figwidth() * 11))
     ax.set_title(title)

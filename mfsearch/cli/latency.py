@@ -17,7 +17,7 @@ from pathlib import Path
 from ..analysis.latency import plot_latency_table
 from ..common import UsageError, one_line
 from ..latency import RUNTIMES, LatencyRecord, Timing, check_runtime, host, table
-from ..models import families, get_config, list_models
+from ..models import compared, get_config, list_models
 from . import profile as profile_cli
 
 
@@ -39,8 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.profile:
         return profile_cli.run(args)
-    # by default the table the README shows: the searched family and its baseline
-    args.models = args.models or [n for f in families() if f.role != "reference" for n in list_models(f.name)]
+    args.models = args.models or [n for f in compared() for n in list_models(f.name)]   # the README's table
     try:
         rows, runtimes = _rows(args)
     except (UsageError, KeyError, ValueError) as exc:

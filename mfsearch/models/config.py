@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch.nn as nn
 
 from .backbones import MobileFormerBackbone, MobileNetV3Backbone
-from .family import Family, get_family, register_family
+from .family import Family, ModelConfig, get_family, register_family
 from .mobile_former import MobileFormer
 from .mobilenet_v3 import build_mobilenet_v3
 
@@ -282,7 +282,8 @@ def _presets() -> dict[str, MobileFormerConfig]:
 
 # colours: seaborn's "deep" blue and orange, as the figures have always drawn them
 register_family(Family("mobile_former", MobileFormerConfig, "Mobile-Former", "#4c72b0", "o", role="candidate",
-                       backbone=MobileFormerBackbone, flops="closed", models=_presets, published=preset_table))
+                       backbone=MobileFormerBackbone, flops="closed", models=_presets, published=preset_table,
+                       size_orders={"Mobile-Former presets": tuple(_presets())}))
 
 
 @dataclass(frozen=True)
@@ -337,9 +338,9 @@ MOBILENET_V3_PUBLISHED = {
 register_family(Family("mobilenet_v3", MobileNetV3Config, "MobileNetV3", "#dd8452", "s", role="baseline",
                        backbone=MobileNetV3Backbone, flops="traced",
                        models=lambda: {n: MobileNetV3Config(v, w) for n, (v, w) in MOBILENET_V3_NAMES.items()},
-                       published=lambda: MOBILENET_V3_PUBLISHED))
-
-ModelConfig = MobileFormerConfig | MobileNetV3Config   # for annotations; models.family is the registry
+                       published=lambda: MOBILENET_V3_PUBLISHED,
+                       size_orders={f"MobileNetV3-{v.title()}": tuple(n for n, (v2, _) in MOBILENET_V3_NAMES.items()
+                                                                     if v2 == v) for v in ("large", "small")}))
 
 
 def config_from_dict(d: dict) -> ModelConfig:

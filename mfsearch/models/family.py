@@ -13,9 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from torch import nn
+
+
+class ModelConfig(Protocol):
+    """What every family's config offers (the contract above), for annotations."""
+
+    family: ClassVar[str]
+    resolution: int
+
+    def to_dict(self) -> dict: ...
+
+    def to_json(self) -> str: ...
+
+    def build(self, num_classes: int = 1000) -> nn.Module: ...
+
 
 # what a search proposes / what it is compared against / neither: ranked against its published
 # ImageNet top-1 only (a calibration set of other families)
@@ -38,6 +52,9 @@ class Family:
     flops: str = "traced"
     models: Callable[[], dict[str, Any]] | None = None        # its named models: name -> config
     published: Callable[[], dict[str, dict]] | None = None    # name -> {"flops_M", "top1", ...} as published
+    # named models that are sizes of one design, smallest first: label -> names (the calibration's
+    # within-family order)
+    size_orders: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES or self.flops not in FLOP_COUNTS:
@@ -66,6 +83,12 @@ def get_family(name_or_config: Any) -> Family:
 def families(role: str | None = None) -> list[Family]:
     """Registered families in registration order, optionally only one role's."""
     return [f for f in FAMILIES.values() if role is None or f.role == role]
+
+
+def compared() -> list[Family]:
+    """The families a search proposes and compares against (what the latency and FLOP tables
+    show), not the reference ones."""
+    return families("candidate") + families("baseline")
 
 
 def config_classes() -> tuple[type, ...]:

@@ -9,11 +9,10 @@ from typing import Any
 
 import torch.nn as nn
 
-from .config import MOBILENET_V3_PUBLISHED, ModelConfig, config_from_dict, preset_config, preset_table
+from .config import ModelConfig, config_from_dict
 from .family import FAMILIES, config_classes
 
-__all__ = ["MOBILENET_V3_PUBLISHED", "create_model", "get_config", "list_models", "preset_config", "preset_table",
-           "published_top1"]
+__all__ = ["create_model", "get_config", "list_models", "published", "published_top1"]
 
 
 def _named() -> dict[str, ModelConfig]:
@@ -21,15 +20,20 @@ def _named() -> dict[str, ModelConfig]:
     return {n: c for f in FAMILIES.values() if f.models for n, c in f.models().items()}
 
 
-def _published(name: str) -> dict | None:
-    return next((f.published()[name] for f in FAMILIES.values() if f.published and name in f.published()), None)
+def published(name: str) -> dict:
+    """A named model's figures as published ({"flops_M", "top1", ...}); {} when there are none."""
+    for f in FAMILIES.values():
+        table = f.published() if f.published else {}
+        if name in table:
+            return table[name]
+    return {}
 
 
 def published_top1(variant: str, config: str | None = None) -> float | None:
     """ImageNet top-1 as published, for a variant named after a registered model; with
     `config` (a row's JSON), only when the variant is that model unmodified."""
-    entry = _published(variant)
-    if entry is None or (config is not None and json.loads(config) != get_config(variant).to_dict()):
+    entry = published(variant)
+    if not entry or (config is not None and json.loads(config) != get_config(variant).to_dict()):
         return None
     return float(entry["top1"])
 

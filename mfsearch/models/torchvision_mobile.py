@@ -39,7 +39,7 @@ class TorchvisionMobileConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"invalid TorchvisionMobileConfig: arch {self.arch!r} is not one of {', '.join(ARCHS)}")
-        if not 32 <= self.resolution <= 320:
+        if not 32 <= self.resolution <= 320:   # the MobileNetV3 config's range: the proxy scales from 224
             raise ValueError(f"invalid TorchvisionMobileConfig: resolution {self.resolution} is outside 32..320")
 
     def to_dict(self) -> dict:
@@ -63,6 +63,8 @@ def published() -> dict[str, dict]:
     """Each arch's ImageNet top-1 and MAdds (M) as torchvision publishes them for its V1 weights."""
     out = {}
     for arch in ARCHS:
+        # `_ops` (GFLOPS, multiply-adds) is underscored but is what torchvision's model docs
+        # print for every weight; fvcore's count agrees (tests/test_families.py)
         meta = tvm.get_model_weights(arch)["IMAGENET1K_V1"].meta
         out[arch] = {"top1": meta["_metrics"]["ImageNet-1K"]["acc@1"], "flops_M": round(meta["_ops"] * 1000),
                      "params_M": round(meta["num_params"] / 1e6, 2)}
@@ -71,4 +73,6 @@ def published() -> dict[str, dict]:
 
 register_family(Family("torchvision_mobile", TorchvisionMobileConfig, "other mobile (torchvision)", "#55a868", "^",
                        role="reference", flops="traced",
-                       models=lambda: {a: TorchvisionMobileConfig(a) for a in ARCHS}, published=published))
+                       models=lambda: {a: TorchvisionMobileConfig(a) for a in ARCHS}, published=published,
+                       size_orders={"ShuffleNetV2": tuple(a for a in ARCHS if a.startswith("shufflenet")),
+                                    "MnasNet": tuple(a for a in ARCHS if a.startswith("mnasnet"))}))
