@@ -30,11 +30,10 @@ searches (each with its pick's truth) side by side.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ from ..train import ProxyProtocol, train_proxy
 from .budgets import search_finished
 from .registry import StudyKind, register
 from .spec import sized_spec
-from .training import ROWS, row_key, write_run_json
+from .training import ROWS, row_key, side_by_side, write_run_json
 from .variants import StudyData, parse_datasets
 
 KEYS = {"study", "kind", "description", "budget", "protocol", "arms", "seeds", "dataset", "data_root", "datasets",
@@ -186,22 +185,21 @@ Job = tuple[Run, dict | None]      # and the truth row it already has, if any
 
 def _run_all(study: QualityStudy, run_dir: Path, todo: list[Job], workers: int, threads: int | None,
              log) -> Iterator[tuple[Run, dict | None]]:
-    """Each search and its pick's truth row, in this process or `workers` spawned ones (a
-    forked torch can deadlock), each as it finishes. Stopping cancels the queue."""
+    """Each search and its pick's truth row, in this process or `workers` others (side_by_side),
+    each as it finishes."""
     if workers == 1:
         loaded: dict[str, Any] = {}   # each dataset decoded once, for all its picks
         for run, prior in todo:
             yield run, _search_and_truth(study, run_dir, *run, prior, threads, loaded, log)
         return
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        futures = {pool.submit(_search_and_truth, study, run_dir, *run, prior, threads, None, _print): run
-                   for run, prior in todo}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    for (run, _), row in side_by_side(partial(_job_in_worker, study, run_dir, threads), todo, workers):
+        yield run, row
+
+
+def _job_in_worker(study: QualityStudy, run_dir: Path, threads: int, job: Job) -> dict | None:
+    (d, arm, seed), prior = job
+    return _search_and_truth(study, run_dir, d, arm, seed, prior, threads, None, _print)
 
 
 _WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded datasets, kept across its picks

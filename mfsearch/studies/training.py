@@ -11,8 +11,9 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +100,19 @@ def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, t
 
 def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, workers: int,
                  threads: int | None) -> Iterator[tuple[Job, dict]]:
-    """The trainings in `workers` processes (spawned: a forked torch can deadlock), each row
-    as it finishes; the study order decides which start first. Stopping cancels the queue."""
+    """The trainings in `workers` processes, each row as it finishes."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    yield from side_by_side(partial(_train_in_worker, study, run_dir, save_weights=save_weights, threads=threads),
+                            todo, workers)
+
+
+def side_by_side(fn: Callable[[Any], Any], jobs: list, workers: int) -> Iterator[tuple[Any, Any]]:
+    """(job, fn(job)) for every job, in `workers` spawned processes (a forked torch can
+    deadlock), each as it finishes; the list's order decides which start first. Stopping
+    cancels the queue. `fn` must pickle: a module-level function or a partial of one."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(_train_in_worker, study, run_dir, job, save_weights, threads): job for job in todo}
+        futures = {pool.submit(fn, job): job for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:
@@ -114,7 +122,7 @@ def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: boo
 _WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded dataset, kept across its trainings
 
 
-def _train_in_worker(study: Study, run_dir: Path, job: Job, save_weights: bool, threads: int) -> dict:
+def _train_in_worker(study: Study, run_dir: Path, job: Job, *, save_weights: bool, threads: int) -> dict:
     d = job[0]
     if d.name not in _WORKER_DATA:
         _WORKER_DATA.clear()
