@@ -21,12 +21,13 @@ with warnings.catch_warnings():
                          list_models,
                          load_checkpoint,
                          preset_config,
+                         published,
     )
     from .profile import profile_latency
 
 __version__ = "0.1.0"
 __all__ = ["FlopReport", "count_flops", "estimate_flops", "estimate_params", "BlockSpec", "MobileFormer",
            "MobileFormerConfig", "MobileNetV3Config", "config_from_dict", "create_model", "get_config",
-           "list_models", "preset_config", "attention_maps", "load_checkpoint", "export_onnx", "measure_latency",
-           "profile_latency", "create_backbone", "build_detector",
+           "list_models", "preset_config", "published", "attention_maps", "load_checkpoint", "export_onnx",
+           "measure_latency", "profile_latency", "create_backbone", "build_detector",
            "__version__"]
