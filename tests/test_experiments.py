@@ -258,6 +258,33 @@ def test_a_study_trains_side_by_side(tmp_path, capsys):
     assert len({(r["variant"], r["seed"], r["protocol_name"]) for r in parsed}) == len(jobs)   # each once
 
 
+def test_time_left_goes_by_the_images_still_to_train():
+    """A study's ETA: each protocol's images per run from its finished rows, or scaled from
+    another protocol's by epochs x data fraction, at the images per second since this start."""
+    from mfsearch.studies.training import TimeLeft
+    from mfsearch.studies.variants import StudyData
+    from mfsearch.train import ProxyProtocol
+    d = StudyData("cifar10", None, [0])
+    protocols = {"madds": ProxyProtocol(epochs=0, score="madds"), "default": ProxyProtocol(),
+                 "truth": ProxyProtocol(epochs=8, data_fraction=1.0)}
+    done = [{"status": "complete", "dataset": "cifar10", "protocol_name": "default", "images_per_s": 500.0,
+             "train_time": 100.0}]                                     # 50k images a run
+    todo = [(d, "madds", "a", 0), (d, "default", "b", 0), (d, "default", "b", 1), (d, "truth", "a", 0)]
+    now = [0.0]
+    left = TimeLeft(protocols, done, todo, clock=lambda: now[0])
+    assert left.per_run == {("cifar10", "madds"): 0.0, ("cifar10", "default"): 50_000, ("cifar10", "truth"): 400_000}
+    assert left.left == 500_000
+    now[0] = 1.0          # a score: no images yet to go by, so the time per run so far (1 s) x 3
+    assert left.after(todo[0], {"images_per_s": None, "train_time": 0.0}) == ", ETA 0:00:03"
+    now[0] = 101.0        # 50k images in 101 s; 450k to go: 909 s, where counting runs would say 101 s
+    assert left.after(todo[1], {"images_per_s": 500.0, "train_time": 100.0}) == ", ETA 0:15:09"
+    assert left.after(todo[2], {"images_per_s": 500.0, "train_time": 100.0}) == ", ETA 0:06:44"
+    assert left.after(todo[3], {"images_per_s": 500.0, "train_time": 800.0}) == ""
+    unknown = TimeLeft(protocols, [], [todo[3]] * 3, clock=lambda: now[0])   # no finished row on this data
+    now[0] += 10.0
+    assert unknown.left is None and unknown.after(todo[3], {"images_per_s": 1.0, "train_time": 1.0}) == ", ETA 0:00:20"
+
+
 def test_workers_refused_where_a_study_runs_searches(tmp_path, capsys):
     assert main(["--experiment", str(EXP / "budgets.yaml"), "--out", str(tmp_path), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()

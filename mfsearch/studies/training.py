@@ -10,8 +10,9 @@ import datetime as dt
 import json
 import multiprocessing
 import os
+import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
@@ -65,16 +66,15 @@ def run_variants(study: Study, out: Path, log=print, save_weights: bool = False,
     log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.protocols)} protocols x "
         f"{seeds}; {len(done)} of {len(jobs)} already done" + (f"; {workers} workers" if workers > 1 else ""))
     todo = [job for job in jobs if _key(job[2], job[3], job[1], job[0].name) not in done]
-    started, trained = time.time(), 0
+    left = TimeLeft(study.protocols, done.values(), todo)
     with append_rows(rows_path) as write:
         runs = _in_parallel(study, run_dir, todo, save_weights, workers, threads) if workers > 1 \
             else _in_turn(study, run_dir, todo, save_weights, threads, log)
-        for (d, pname, variant, seed), row in runs:
+        for job, row in runs:
+            d, pname, variant, seed = job
             write(row)
             done[_key(variant, seed, pname, d.name)] = row
-            trained += 1
-            left = len(jobs) - len(done)
-            eta = f", ETA {dt.timedelta(seconds=round((time.time() - started) / trained * left))}" if left else ""
+            eta = left.after(job, row)
             where = f" on {d.name}" if len(study.datasets) > 1 else ""
             log(f"[{len(done)}/{len(jobs)}] {variant} seed {seed} {pname}{where}: "
                 f"{'top1' if row['final_top1'] is not None else 'score'} {row['score']} "
@@ -85,6 +85,53 @@ def run_variants(study: Study, out: Path, log=print, save_weights: bool = False,
 
 
 Job = tuple[Any, str, str, int]   # (StudyData, protocol name, variant, seed)
+
+
+def _images(row: dict) -> float:
+    """The training images a row's run went through (the same on any host)."""
+    return float(row.get("images_per_s") or 0) * float(row.get("train_time") or 0)
+
+
+class TimeLeft:
+    """A study's time left from the training images it has still to go through: its runs
+    differ a thousandfold in length (a 0-epoch score against 8 epochs on all the data), so
+    the time per finished run misleads. A (dataset, protocol)'s images per run are its
+    finished rows' median, or scaled by epochs x data fraction from another protocol's on the
+    same data; the rate is the images trained since this start per second of wall time."""
+
+    def __init__(self, protocols: dict[str, ProxyProtocol], rows: Iterable[dict], todo: list[Job],
+                 clock: Callable[[], float] = time.time):
+        seen: dict[tuple[str, str], list[float]] = {}
+        for r in rows:
+            if r.get("status") == "complete":
+                seen.setdefault((r["dataset"], r["protocol_name"]), []).append(_images(r))
+        known = {k: statistics.median(v) for k, v in seen.items()}
+        self.per_run = {(d.name, p): self._estimate(known, protocols, d.name, p) for d, p, _, _ in todo}
+        self.left = None if None in self.per_run.values() else sum(self.per_run[(d.name, p)] for d, p, _, _ in todo)
+        self.todo, self.clock, self.started, self.trained, self.finished = todo, clock, clock(), 0.0, 0
+
+    @staticmethod
+    def _estimate(known: dict, protocols: dict[str, ProxyProtocol], dataset: str, pname: str) -> float | None:
+        if (dataset, pname) in known:
+            return known[(dataset, pname)]
+        size = {p: protocols[p].epochs * protocols[p].data_fraction for p in protocols}
+        ref = next(((p, v) for (d, p), v in known.items() if d == dataset and size.get(p) and v), None)
+        return 0.0 if not size[pname] else ref[1] * size[pname] / size[ref[0]] if ref else None
+
+    def after(self, job: Job, row: dict) -> str:
+        """', ETA h:mm:ss' once `job` has finished as `row` ('' when nothing is left)."""
+        self.finished += 1
+        self.trained += _images(row)
+        elapsed = self.clock() - self.started
+        if self.finished >= len(self.todo):
+            return ""
+        if self.left is not None:
+            self.left = max(0.0, self.left - self.per_run[(job[0].name, job[1])])
+        if self.left is None or not self.trained:   # nothing to go by but the time per run so far
+            seconds = elapsed / self.finished * (len(self.todo) - self.finished)
+        else:
+            seconds = self.left / (self.trained / elapsed)
+        return f", ETA {dt.timedelta(seconds=round(seconds))}"
 
 
 def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, threads: int | None,
