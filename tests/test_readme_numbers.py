@@ -75,10 +75,29 @@ def _bounds(cell: str) -> tuple[str, str]:
 
 # ----------------------------------------------------------------------------- proxy_calibration
 
+def _calibration_rows(study: str) -> dict[str, list[str]]:
+    """A calibration report's table, by protocol."""
+    return {r[0]: r for r in _table(RESULTS / study / "report.md", "| protocol | kind | n | Kendall tau")}
+
+
+def _tau_and_partial(row: list[str], ref: list[str]) -> str:
+    """A results row's tau and partial (with intervals) against its report row; the protocol."""
+    name = re.search(r"`(\w+)`", row[0]).group(1)
+    tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
+    assert_quoted(tau, float(ref[3]), f"{name} tau")
+    for q, v in zip((lo, hi), _interval(ref[4])):
+        assert_quoted(q, v, f"{name} tau interval")
+    if ref[7] != "n/a":
+        partial, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[2]).groups()
+        assert_quoted(partial, float(ref[7]), f"{name} partial")
+        for q, v in zip((lo, hi), _interval(ref[8])):
+            assert_quoted(q, v, f"{name} partial interval")
+    return name
+
+
 @pytest.fixture(scope="module")
 def calibration() -> dict[str, list[str]]:
-    rows = _table(RESULTS / "proxy_calibration" / "report.md", "| protocol | kind | n | Kendall tau")
-    return {r[0]: r for r in rows}
+    return _calibration_rows("proxy_calibration")
 
 
 def test_calibration_taus_in_the_readme(readme, calibration):
@@ -106,17 +125,8 @@ def test_calibration_table_in_the_results(calibration):
     """Every row of the results' calibration table against the report's."""
     seen = set()
     for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs published"):
-        name = re.search(r"`(\w+)`", row[0]).group(1)
-        ref = calibration[name]
-        tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
-        assert_quoted(tau, float(ref[3]), f"{name} tau")
-        for q, v in zip((lo, hi), _interval(ref[4])):
-            assert_quoted(q, v, f"{name} tau interval")
-        if ref[7] != "n/a":
-            partial, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[2]).groups()
-            assert_quoted(partial, float(ref[7]), f"{name} partial")
-            for q, v in zip((lo, hi), _interval(ref[8])):
-                assert_quoted(q, v, f"{name} partial interval")
+        ref = calibration[re.search(r"`(\w+)`", row[0]).group(1)]
+        name = _tau_and_partial(row, ref)
         assert_quoted(row[3], float(ref[9]), f"{name} presets tau")
         assert row[4] == ref[10], name
         for col, ref_col in ((5, 11), (6, 12), (7, 16)):
@@ -127,8 +137,7 @@ def test_calibration_table_in_the_results(calibration):
 
 @pytest.fixture(scope="module")
 def others() -> dict[str, list[str]]:
-    rows = _table(RESULTS / "proxy_calibration_others" / "report.md", "| protocol | kind | n | Kendall tau")
-    return {r[0]: r for r in rows}
+    return _calibration_rows("proxy_calibration_others")
 
 
 def test_second_set_in_the_readme(readme, others):
@@ -149,17 +158,8 @@ def test_second_set_table_in_the_results(results, others):
     seen = set()
     for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs published (95%) | partial (MAdds held fixed) "
                                              "| seed stability |"):
-        name = re.search(r"`(\w+)`", row[0]).group(1)
-        ref = others[name]
-        tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
-        assert_quoted(tau, float(ref[3]), f"{name} tau")
-        for q, v in zip((lo, hi), _interval(ref[4])):
-            assert_quoted(q, v, f"{name} tau interval")
-        if ref[7] != "n/a":
-            partial, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[2]).groups()
-            assert_quoted(partial, float(ref[7]), f"{name} partial")
-            for q, v in zip((lo, hi), _interval(ref[8])):
-                assert_quoted(q, v, f"{name} partial interval")
+        ref = others[re.search(r"`(\w+)`", row[0]).group(1)]
+        name = _tau_and_partial(row, ref)
         assert_quoted(row[3], float(ref[12]), f"{name} seed stability")
         seen.add(name)
     assert seen == set(others)

@@ -137,16 +137,15 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
         raise UsageError("--workers and --threads must be at least 1")
     run_dir = Path(out) / study.name
     runs = study.runs()
-    for d, a, s in runs:
-        search_finished(study.settings(d, a, s, run_dir))   # refuses foreign folders before anything runs
+    finished = [search_finished(study.settings(d, a, s, run_dir)) for d, a, s in runs]  # refuses foreign folders
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
     rows_path = run_dir / ROWS
     done = keyed_rows(rows_path, row_key)
     todo = []
-    for i, (d, arm, seed) in enumerate(runs, 1):
+    for i, ((d, arm, seed), was_finished) in enumerate(zip(runs, finished), 1):
         prior = done.get(_truth_key(d.name, arm, seed))
-        if prior is not None and search_finished(study.settings(d, arm, seed, run_dir)):
+        if prior is not None and was_finished:
             _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
             log(f"[{i}/{len(runs)}] {d.name}-{arm}-seed{seed}: search and its pick's truth already done")
         else:
