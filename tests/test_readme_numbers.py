@@ -322,6 +322,98 @@ def test_fidelity_numbers_in_the_readme(readme):
         assert_quoted(q, _num(v), "proxy_fidelity Kendall tau")
 
 
+# ----------------------------------------------------------------------------- search_truth
+
+TRUTH_REPORT = RESULTS / "search_truth" / "report.md"
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[str, list[str]]:
+    """search_truth's protocol table, by protocol."""
+    return {r[0]: r for r in _table(TRUTH_REPORT, "| protocol | kind | n | seeds | Kendall tau")}
+
+
+@pytest.fixture(scope="module")
+def truth_set() -> list[list[str]]:
+    """search_truth's architectures (variant, family, MAdds, truth top-1, seeds), best first."""
+    return _table(TRUTH_REPORT, "| variant | family | MAdds (M) | truth top-1")
+
+
+def _family_range(truth_set: list[list[str]], family: str) -> tuple[float, float]:
+    tops = [float(r[3]) for r in truth_set if r[1] == family]
+    return min(tops), max(tops)
+
+
+def test_search_truth_in_the_readme(readme, truth, truth_set):
+    (tau, lo, hi, one_seed, regret, madds, params, zc_lo, zc_hi,
+     mf_lo, mf_hi, mn_lo, mn_hi, gap) = _find(
+        rf"the default protocol ranks them at Kendall tau {N} \[{N}, {N}\] \(one seed's ranking {N}\) and its "
+        rf"first pick is the truth's best \(regret {N} points\); MAdds rank them at {N}, parameters at {N} and the "
+        rf"0-epoch scores at {N} to {N}\. Every Mobile-Former \({N}-{N}%\) beats every MobileNetV3 of the same "
+        rf"cost \({N}-{N}%\), best against best {N} points", readme, "README")
+    d = truth["default"]
+    for q, v, what in ((tau, float(d[4]), "tau"), (one_seed, float(d[8]), "one seed's tau"),
+                       (regret, float(d[10]), "regret"), (madds, float(truth["madds"][4]), "madds tau"),
+                       (params, float(truth["params"][4]), "params tau")):
+        assert_quoted(q, v, f"search_truth: {what}")
+    for q, v in zip((lo, hi), _interval(d[5])):
+        assert_quoted(q, v, "search_truth: default tau interval")
+    scores = [float(truth[s][4]) for s in ("synflow", "grad_norm", "naswot")]
+    assert_quoted(zc_lo, min(scores), "search_truth: lowest 0-epoch score")
+    assert_quoted(zc_hi, max(scores), "search_truth: highest 0-epoch score")
+    assert d[9] == truth_set[0][0] and float(d[10]) == 0   # "its first pick is the truth's best"
+    (mf_min, mf_max), (mn_min, mn_max) = (_family_range(truth_set, f) for f in ("mobile_former", "mobilenet_v3"))
+    for q, v in zip((mf_lo, mf_hi, mn_lo, mn_hi), (mf_min, mf_max, mn_min, mn_max)):
+        assert_quoted(q, v, "search_truth: a family's range")
+    assert mf_min > mn_max   # "every Mobile-Former beats every MobileNetV3"
+    (ref_gap,) = _find(rf"Best Mobile-Former minus best MobileNetV3 under the truth: {N} points", _flat(TRUTH_REPORT),
+                       "search_truth report")
+    assert_quoted(gap, _num(ref_gap), "search_truth: best against best")
+
+
+def test_search_truth_table_in_the_results(results, truth, truth_set):
+    seen = set()
+    for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs truth (95%)"):
+        name = re.search(r"`(\w+)`", row[0]).group(1)
+        ref = truth[name]
+        tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
+        assert_quoted(tau, float(ref[4]), f"{name} tau")
+        for q, v in zip((lo, hi), _interval(ref[5])):
+            assert_quoted(q, v, f"{name} tau interval")
+        for q, v, what in ((row[2], ref[6], "rho"), (row[3], ref[8], "one seed's tau"), (row[5], ref[10], "regret")):
+            assert_quoted(q, float(v), f"{name} {what}")
+        assert row[4] == ref[9], name
+        seen.add(name)
+    assert seen == set(truth)
+    report = _flat(TRUTH_REPORT)
+    rows, = _find(rf"16 architectures, {N} complete rows", report, "search_truth report")
+    assert _find(rf"\*\*In progress:\*\* {N} of 259 rows", results, "docs/results/README.md") == (rows,)
+    gap, std = _find(rf"mean gap between seeds {N} points, against a standard deviation of {N} points", report,
+                     "search_truth report")
+    said = _find(rf"the seeds differ by {N} points on average, against a standard deviation of {N} points", results,
+                 "docs/results/README.md")
+    assert said == (gap, std)
+    images, minutes, hours = _find(rf"The truth's cost: \d+ runs of {N}k training images, {N} wall minutes each "
+                                   rf"\(median\) at 1 thread\(s\), {N} hours in all", report, "search_truth report")
+    assert _find(rf"A `truth` run \({N}k training images\) took {N} wall minutes \(median\) as one of two 1-thread "
+                 rf"workers side by side on this host, {N} hours", results, "docs/results/README.md") == \
+        (images, minutes, hours)
+    (default_min,) = _find(rf"a default run \(50k images\) {N} minutes", results, "docs/results/README.md")
+    assert_quoted(default_min, float(truth["default"][13]), "search_truth: a default run's minutes")
+    best, second = (float(r[3]) for r in truth_set[:2])
+    top, lead = _find(rf"is the truth's best \({N}%, {N} points ahead of the second\)", results,
+                      "docs/results/README.md")
+    assert_quoted(top, best, "search_truth: the best truth")
+    assert_quoted(lead, best - second, "search_truth: the best's lead")
+    # "the only interval clear of 0"
+    assert [p for p, r in truth.items() if _interval(r[5])[0] > 0] == ["default"]
+    said = _find(rf"every Mobile-Former \({N}-{N}%\) ends above every MobileNetV3 of the same cost \({N}-{N}%\); "
+                 rf"best against best {N} points", results, "docs/results/README.md")
+    ranges = (*_family_range(truth_set, "mobile_former"), *_family_range(truth_set, "mobilenet_v3"))
+    for q, v in zip(said, (*ranges, ranges[1] - ranges[3])):
+        assert_quoted(q, v, "search_truth: the families under the truth")
+
+
 # ----------------------------------------------------------------------------- the photo-folder search
 
 def test_photo_search_numbers_in_the_readme(readme):

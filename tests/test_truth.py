@@ -15,6 +15,7 @@ from mfsearch.analysis.truth import (
     regret,
     score_table,
     truth_column,
+    truth_cost,
     truth_lines,
     truth_spread,
 )
@@ -85,6 +86,11 @@ def test_truth_seed_spread_and_family_best():
     best = family_best(df, truth_column(scores))
     assert best.loc["a", "family"] == "mobile_former" and best.loc["m", "truth"] == pytest.approx(70.5)
     assert len(best) == 2
+    # its cost: 7 runs of a minute at 6,000 images, one slowed to 50 (the median holds, the sum counts it)
+    counted = df.assign(images_per_s=200.0, train_time=30.0, threads=1,
+                        wall_time=df["wall_time"].where(df.index != 0, 3000.0))
+    assert truth_cost(counted) == ("The truth's cost: 7 runs of 6k training images, 1.00 wall minutes each (median) "
+                                   "at 1 thread(s), 0.9 hours in all.")
 
 
 def test_no_truth_row_is_a_clear_error():

@@ -64,11 +64,9 @@ def regret(score: pd.Series, truth: pd.Series) -> tuple[str, float]:
     return str(pick), float(truth[shared].max() - truth[pick])
 
 
-def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFidelity]:
-    """One row per protocol other than truth, in the study's order."""
-    scores = score_table(df)
-    truth = truth_column(scores)
-    kinds = df.groupby("protocol_name", sort=False)["protocol"].first()
+def protocol_costs(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Per protocol: median wall minutes and training images of one complete run, and the
+    thread counts its rows recorded ("1/2" where they differ)."""
     # the median: a run slowed by other work on the machine moves a mean, not the median
     done = df[df["status"] == "complete"]
     minutes = done.groupby("protocol_name")["wall_time"].median() / 60
@@ -77,6 +75,15 @@ def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFide
     threads = done.groupby("protocol_name")["threads"].agg(lambda t: "/".join(str(int(v)) for v in
                                                                             sorted(t.dropna().unique()))) \
         if "threads" in done else pd.Series(dtype=str)
+    return minutes, images, threads
+
+
+def protocol_fidelity(df: pd.DataFrame, n_boot: int = 2000) -> list[ProtocolFidelity]:
+    """One row per protocol other than truth, in the study's order."""
+    scores = score_table(df)
+    truth = truth_column(scores)
+    kinds = df.groupby("protocol_name", sort=False)["protocol"].first()
+    minutes, images, threads = protocol_costs(df)
     out = []
     for name in kinds.index:
         if name == TRUTH or name not in scores.columns.get_level_values(0):
@@ -114,6 +121,15 @@ def truth_spread(scores: pd.DataFrame) -> dict[str, float]:
             "between_std": float(runs.mean(axis=1).std(ddof=1)) if len(runs) > 1 else np.nan}
 
 
+def truth_cost(df: pd.DataFrame) -> str:
+    """One sentence: what the truth's runs cost (median per run, and in all)."""
+    minutes, images, threads = protocol_costs(df)
+    runs = df[(df["protocol_name"] == TRUTH) & (df["status"] == "complete")]
+    return (f"The truth's cost: {len(runs)} runs of {num(images.get(TRUTH, np.nan) / 1e3, '.0f')}k training images, "
+            f"{num(minutes.get(TRUTH, np.nan))} wall minutes each (median) at {threads.get(TRUTH) or '-'} "
+            f"thread(s), {num(runs['wall_time'].sum() / 3600, '.1f')} hours in all.")
+
+
 def family_best(df: pd.DataFrame, truth: pd.Series) -> pd.DataFrame:
     """Each family's best architecture under the truth, with its MAdds."""
     info = df.groupby("variant")[["family", "flops"]].first().loc[truth.index]
@@ -146,6 +162,7 @@ def truth_lines(df: pd.DataFrame, fidelity: list[ProtocolFidelity]) -> tuple[lis
               f"{spread['architectures_with_two_seeds']} architecture(s) trained under `{TRUTH}` with two seeds: "
               f"mean gap between seeds {num(spread['seed_gap_mean'])} points, against a standard deviation of "
               f"{num(spread['between_std'])} points between architectures."]
+    lines += ["", truth_cost(df)]
     best = family_best(df, truth)
     lines += ["", "## Each family's best under the truth", ""]
     lines += table(["family", "variant", "MAdds (M)", "truth top-1 (%)"],
