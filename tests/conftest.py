@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# the suite runs in two pytest-xdist workers on two cores (.ci/run): one thread each, so the
+# workers do not oversubscribe the cores; two when run alone
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from mfsearch.models import BlockSpec, MobileFormerConfig  # noqa: E402

@@ -22,6 +22,8 @@ SPACE = str(REPO / "tests" / "data" / "tiny_space.yaml")
 TINY = ["--epochs", "2", "--data-fraction", "0.02", "--test-fraction", "0.05", "--batch-size", "64",
         "--min-steps", "0", "--band", "0", "--space", SPACE, "--budget", "20M", "--backend", "ray", "--no-baselines"]
 RAY = str(Path(sys.executable).parent / "ray")
+# one worker runs every Ray test, one after another: two local clusters at once would fight for the cores
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 @pytest.fixture(scope="module", autouse=True)
