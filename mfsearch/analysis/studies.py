@@ -30,7 +30,7 @@ from .report import analyze
 from .report import headline as search_headline
 from .stats import RankAgreement, nearest_pairs, power_fit, rank_correlations
 from .study_figures import plot_comparison, plot_fidelity, plot_rank, plot_scaling, plot_variants
-from .truth import protocol_fidelity, truth_lines
+from .truth import TRUTH, protocol_costs, protocol_fidelity, truth_lines
 
 
 def complete_rows(path: Path) -> pd.DataFrame:
@@ -334,7 +334,7 @@ def _truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], s
     table = protocol_fidelity(df)
     madds = next((f.kendall for f in table if f.protocol == "madds"), None)
     files = plot_fidelity(table, madds, out, against="truth (long training, same data)", per="run",
-                          minutes="median wall minutes")
+                          minutes="median wall minutes", reference_cost=protocol_costs(df)[0].get(TRUTH))
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} architectures, "
              f"{len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]
