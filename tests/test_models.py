@@ -220,6 +220,12 @@ def test_channel_shuffle_channels_last_matches_contiguous():
         assert torch.equal(ref, F.channel_shuffle(x, groups)) and not torch.equal(ref, x)
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(out, ref)  # a permutation of channels: bit for bit
+        # and its gradient is the inverse permutation, as through the contiguous form
+        grad = torch.randn_like(ref)
+        a, b = x.clone().requires_grad_(), x.contiguous(memory_format=torch.channels_last).requires_grad_()
+        shuffle(a).backward(grad)
+        shuffle(b).backward(grad)
+        assert torch.equal(a.grad, b.grad)
 
 
 @pytest.mark.parametrize("name,overrides", [("mobile_former_26m", {}),

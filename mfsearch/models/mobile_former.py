@@ -65,8 +65,14 @@ class ChannelShuffle(nn.Module):
         self.groups = groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.channel_shuffle(x, self.groups) if x.is_contiguous() else \
-            F.channel_shuffle(x.contiguous(), self.groups).contiguous(memory_format=torch.channels_last)
+        b, c, h, w = x.shape
+        nhwc = x.permute(0, 2, 3, 1)
+        if x.is_contiguous() or not nhwc.is_contiguous():
+            return F.channel_shuffle(x.contiguous(), self.groups)
+        # channels_last (CPU training): shuffle the last axis of the NHWC view, one copy each way
+        # instead of three (to contiguous, shuffle, back); the same values bit for bit
+        g = self.groups
+        return nhwc.reshape(b, h, w, g, c // g).transpose(3, 4).reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def conv_bn(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
