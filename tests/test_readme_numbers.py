@@ -345,10 +345,11 @@ def _family_range(truth_set: list[list[str]], family: str) -> tuple[float, float
 
 
 def test_search_truth_in_the_readme(readme, truth, truth_set):
-    (tau, lo, hi, one_seed, regret, madds, params, zc_lo, zc_hi,
+    (tau, lo, hi, one_seed, regret, r_tau, r_lo, r_hi, r_pick, r_regret, madds, params, zc_lo, zc_hi,
      mf_lo, mf_hi, mn_lo, mn_hi, gap) = _find(
         rf"the default protocol ranks them at Kendall tau {N} \[{N}, {N}\] \(one seed's ranking {N}\) and its "
-        rf"first pick is the truth's best \(regret {N} points\); MAdds rank them at {N}, parameters at {N} and the "
+        rf"first pick is the truth's best \(regret {N} points\); the finalists' rung \(2 epochs on all images\) at "
+        rf"{N} \[{N}, {N}\] \(first pick (\w+), regret {N}\); MAdds rank them at {N}, parameters at {N} and the "
         rf"0-epoch scores at {N} to {N}\. Every Mobile-Former \({N}-{N}%\) beats every MobileNetV3 of the same "
         rf"cost \({N}-{N}%\), best against best {N} points", readme, "README")
     d = truth["default"]
@@ -358,6 +359,12 @@ def test_search_truth_in_the_readme(readme, truth, truth_set):
         assert_quoted(q, v, f"search_truth: {what}")
     for q, v in zip((lo, hi), _interval(d[5])):
         assert_quoted(q, v, "search_truth: default tau interval")
+    rung = truth["rung2"]
+    for q, v, what in ((r_tau, float(rung[4]), "rung tau"), (r_regret, float(rung[10]), "rung regret")):
+        assert_quoted(q, v, f"search_truth: {what}")
+    for q, v in zip((r_lo, r_hi), _interval(rung[5])):
+        assert_quoted(q, v, "search_truth: rung tau interval")
+    assert r_pick == rung[9]
     scores = [float(truth[s][4]) for s in ("synflow", "grad_norm", "naswot")]
     assert_quoted(zc_lo, min(scores), "search_truth: lowest 0-epoch score")
     assert_quoted(zc_hi, max(scores), "search_truth: highest 0-epoch score")
@@ -398,6 +405,17 @@ def test_search_truth_table_in_the_results(results, truth, truth_set):
     assert _find(rf"A `truth` run \({N}k training images\) took {N} wall minutes \(median\) as one of two 1-thread "
                  rf"workers side by side on this host, {N} hours", results, "docs/results/README.md") == \
         (images, minutes, hours)
+    said = _find(rf"`rung2` \(2 epochs on all 50,000 images, twice a trial's images, what search.py retrains its "
+                 rf"best 2 on\) gives Kendall tau {N} \[{N}, {N}\] \(one seed's {N}, against {N} for one seed of the "
+                 rf"default\) and also picks (\w+) \(regret {N}\), at {N} wall minutes a run against {N}\.", results,
+                 "docs/results/README.md")
+    rung, d = truth["rung2"], truth["default"]
+    want = (rung[4], *_bounds(rung[5]), rung[8], d[8])
+    for q, v in zip(said[:5], want):
+        assert_quoted(q, _num(v), "search_truth: the rung against the default")
+    assert said[5] == rung[9] == d[9]   # "also picks"
+    for q, v in zip(said[6:], (rung[10], rung[13], d[13])):
+        assert_quoted(q, _num(v), "search_truth: the rung's regret and minutes")
     (default_min,) = _find(rf"a default run \(50k images\) {N} minutes", results, "docs/results/README.md")
     assert_quoted(default_min, float(truth["default"][13]), "search_truth: a default run's minutes")
     best, second = (float(r[3]) for r in truth_set[:2])
@@ -405,8 +423,8 @@ def test_search_truth_table_in_the_results(results, truth, truth_set):
                       "docs/results/README.md")
     assert_quoted(top, best, "search_truth: the best truth")
     assert_quoted(lead, best - second, "search_truth: the best's lead")
-    # "the only interval clear of 0"
-    assert [p for p, r in truth.items() if _interval(r[5])[0] > 0] == ["default"]
+    # "with the rung below the only intervals clear of 0"
+    assert [p for p, r in truth.items() if _interval(r[5])[0] > 0] == ["default", "rung2"]
     said = _find(rf"every Mobile-Former \({N}-{N}%\) ends above every MobileNetV3 of the same cost \({N}-{N}%\); "
                  rf"best against best {N} points", results, "docs/results/README.md")
     ranges = (*_family_range(truth_set, "mobile_former"), *_family_range(truth_set, "mobilenet_v3"))
