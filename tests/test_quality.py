@@ -51,13 +51,16 @@ def test_picks_are_set_against_the_reference_set(tmp_path):
     assert table.loc[("default", 0), "regret"] == pytest.approx(1.0)
     assert table.loc[("random", 1), "regret"] == pytest.approx(-0.5)      # a pick may beat the whole set
     assert table.loc[("default", 1), "vs_mnv3"] == pytest.approx(1.0)
+    # 83.0 beats a (80.0) and mnv3 (82.5) of the 3, not b (84.0); 84.5 beats all 3
+    assert table.loc[("default", 0), "beats"] == 2 and table.loc[("random", 1), "beats"] == 3
     assert table.loc[("default", 0), "chosen_top1"] == 60.0 and table.loc[("default", 0), "search_min"] == 3.0
     assert table.loc[("default", 0), "fill"] == pytest.approx(1.0)
     summary = arm_summary(table.reset_index()).set_index("arm")
     assert summary.loc["default", "same_answer"] and not summary.loc["random", "same_answer"]  # 78 vs 84.5
     assert summary.loc["default", "regret"] == pytest.approx(0.75)
+    assert summary.loc["random", "beats"] == pytest.approx(1.5)            # 78.0 beats none, 84.5 all 3
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "3 architectures" in report and "| default | 2 | 83.25 |" in report
+    assert "3 architectures" in report and "| default | 2 | 83.25 |" in report and "beats (of 3)" in report
     assert "default: truth 83.25%" in head
 
 
@@ -128,3 +131,23 @@ def test_an_arm_may_search_another_space_under_a_parameter_budget(tmp_path):
     f.write_text(f.read_text().replace("param_budget: 5M", "param_budget: lots"))
     with pytest.raises(UsageError, match="random"):
         load_study(f, "full")
+
+
+def test_a_pick_already_trained_under_truth_is_reused(tmp_path, capsys):
+    """Two arms with one setting search alike and pick one architecture: the second's truth row
+    copies the first's (naming it) instead of training it again."""
+    f = tmp_path / "twins.yaml"
+    one = "{trials: 1, confirm_top: 0, baselines: false}"
+    f.write_text((EXP / "search_quality.yaml").read_text().replace(
+        "default: {trials: 2, confirm_top: 1, baselines: false}", f"default: {one}").replace(
+        "random: {trials: 1, confirm_top: 0, baselines: false, sampler: random}", f"twin: {one}"))
+    assert main(["--experiment", str(f), "--out", str(tmp_path)]) == 0
+    assert "synthetic-twin-seed0: its pick is default-seed0's, whose truth is done: reused" in capsys.readouterr().out
+    df = pd.read_parquet(tmp_path / "search_quality" / "trials.parquet").set_index("variant")
+    assert df.loc["twin-seed0", "truth_of"] == "default-seed0" and pd.isna(df.loc["default-seed0", "truth_of"])
+    assert df.loc["twin-seed0", "config"] == df.loc["default-seed0", "config"]
+    assert df.loc["twin-seed0", "final_top1"] == df.loc["default-seed0", "final_top1"]
+    assert df.loc["twin-seed0", "arm"] == "twin"
+    folder, _, _ = analyze_study(tmp_path / "search_quality")
+    assert "Same pick, one truth training: twin seed 0 picked default-seed0's architecture." in \
+        (folder / "report.md").read_text()

@@ -2,14 +2,17 @@
 
 Per dataset, one line per search (arm, seed): what it picked (MAdds, the band's fill), the
 top-1 it picked by, the pick's truth top-1, its regret against the best truth of a reference
-set of the same band (a `truth` study's folder, trained under the same truth protocol), the
-pick's lead over that set's best MobileNetV3, and the CPU minutes the search trained for.
+set of the same band (a `truth` study's folder, trained under the same truth protocol), how
+many of that set it beats (regret alone cannot tell a near miss of a lucky best from a poor
+pick), the pick's lead over that set's best MobileNetV3, and the CPU minutes the search
+trained for.
 Per arm: the mean truth and regret over seeds, and whether two seeds gave the same answer
 (cost within 10%, truth within 1 point).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +34,13 @@ def search_compute(folder: Path) -> float:
     return total / 60
 
 
+def _shown(folder: str) -> str:
+    """`folder` relative to the working directory when it lies below it (a report read on
+    another machine should not name this one's absolute paths)."""
+    rel = os.path.relpath(folder)
+    return folder if rel.startswith("..") else rel
+
+
 def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd.Series, pd.Series, str]:
     """(truth per variant, family per variant, note) of a truth study's rows on `dataset`
     under the same truth `protocol` (JSON); empty series and the reason where there is none."""
@@ -39,15 +49,16 @@ def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd
         return *empty, "no reference set named for this dataset"
     rows = Path(folder) / "rows.jsonl"
     if not rows.is_file():
-        return *empty, f"reference {folder} has no rows.jsonl yet"
+        return *empty, f"reference {_shown(folder)} has no rows.jsonl yet"
     df = to_frame(read_rows(rows))
     df = df[(df["protocol_name"] == "truth") & (df["dataset"] == dataset) & (df["status"] == "complete")]
     same = df[df["protocol"].map(lambda p: json.loads(p) == json.loads(protocol))]
     if same.empty:
         why = "trained under another truth protocol" if len(df) else "has no truth rows yet"
-        return *empty, f"reference {folder} {why}: no regret is computed"
+        return *empty, f"reference {_shown(folder)} {why}: no regret is computed"
     truth = same.groupby("variant")["final_top1"].mean()
-    return truth, same.groupby("variant")["family"].first(), f"reference: {len(truth)} architectures of {folder}"
+    note = f"reference: {len(truth)} architectures of {_shown(folder)}"
+    return truth, same.groupby("variant")["family"].first(), note
 
 
 def pick_table(path: Path, rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
@@ -60,7 +71,8 @@ def pick_table(path: Path, rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
         chosen = (best.get("confirmed") or {}).get("top1_mean", best.get("final_top1"))
         out.append({"dataset": r["dataset"], "arm": r["arm"], "seed": int(r["search_seed"]),
                     "madds": r["flops"] / 1e6, "fill": r["flops"] / budget if budget else None,
-                    "chosen_top1": chosen, "truth": r["final_top1"], "search_min": search_compute(folder)})
+                    "chosen_top1": chosen, "truth": r["final_top1"], "search_min": search_compute(folder),
+                    "truth_of": r.get("truth_of")})
     return pd.DataFrame(out)
 
 
@@ -74,25 +86,33 @@ def arm_summary(picks: pd.DataFrame) -> pd.DataFrame:
 
     groups = picks.groupby(["dataset", "arm"], sort=False)
     out = groups.agg(seeds=("seed", "count"), truth=("truth", "mean"), truth_min=("truth", "min"),
-                     truth_max=("truth", "max"), regret=("regret", "mean"), search_min=("search_min", "mean"))
+                     truth_max=("truth", "max"), regret=("regret", "mean"), beats=("beats", "mean"),
+                     search_min=("search_min", "mean"))
     out["same_answer"] = [agree(g) for _, g in groups]
     return out.reset_index()
 
 
-def quality_lines(picks: pd.DataFrame, summary: pd.DataFrame, notes: dict[str, str]) -> list[str]:
+def quality_lines(picks: pd.DataFrame, summary: pd.DataFrame, notes: dict[str, str],
+                  sizes: dict[str, int]) -> list[str]:
     lines = []
     for dataset, p in picks.groupby("dataset", sort=False):
         lines += [f"## {dataset}", "", notes.get(dataset, ""), ""]
+        n = sizes.get(dataset, 0)
         lines += table(["arm", "seed", "pick MAdds", "fill", "chosen by top-1", "truth top-1", "regret",
-                        "vs best MobileNetV3", "search CPU min"],
+                        f"beats (of {n})", "vs best MobileNetV3", "search CPU min"],
                        [[r.arm, str(r.seed), num(r.madds, ".1f"), num(r.fill, ".0%"), num(r.chosen_top1),
-                         num(r.truth), num(r.regret), num(r.vs_mnv3, "+.2f"), num(r.search_min, ".1f")]
-                        for r in p.itertuples()])
+                         num(r.truth), num(r.regret), num(r.beats, ".0f"), num(r.vs_mnv3, "+.2f"),
+                         num(r.search_min, ".1f")] for r in p.itertuples()])
+        shared = [f"{r.arm} seed {r.seed} picked {r.truth_of}'s architecture" for r in p.itertuples()
+                  if isinstance(r.truth_of, str)]   # pandas reads a missing one as NaN
+        if shared:
+            lines += ["", f"Same pick, one truth training: {'; '.join(shared)}."]
         s = summary[summary["dataset"] == dataset]
         lines += ["", "Per arm (mean over seeds; same answer: cost within 10% and truth within 1 point):", ""]
-        lines += table(["arm", "seeds", "truth top-1", "range", "regret", "same answer", "search CPU min"],
+        lines += table(["arm", "seeds", "truth top-1", "range", "regret", f"beats (of {n})", "same answer",
+                        "search CPU min"],
                        [[r.arm, str(r.seeds), num(r.truth), f"{num(r.truth_min)}-{num(r.truth_max)}",
-                         num(r.regret), {None: "n/a", True: "yes", False: "no"}[r.same_answer],
+                         num(r.regret), num(r.beats, ".1f"), {None: "n/a", True: "yes", False: "no"}[r.same_answer],
                          num(r.search_min, ".1f")] for r in s.itertuples()])
         lines.append("")
     return lines
@@ -105,13 +125,15 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     if rows.empty:
         raise AnalysisError(f"{path} has no pick trained under its truth protocol yet; run the study first")
     picks = pick_table(path, rows, meta)
-    notes, best, mnv3 = {}, {}, {}
+    notes, sets, mnv3 = {}, {}, {}
     for dataset, g in rows.groupby("dataset", sort=False):
         truth, family, notes[dataset] = reference_truth((meta.get("reference") or {}).get(dataset), dataset,
                                                         g["protocol"].iloc[0])
-        best[dataset] = truth.max() if len(truth) else None
+        sets[dataset] = truth
         mnv3[dataset] = truth[family == "mobilenet_v3"].max() if (family == "mobilenet_v3").any() else None
-    picks["regret"] = [None if best[d] is None else best[d] - t for d, t in zip(picks["dataset"], picks["truth"])]
+    pairs = list(zip(picks["dataset"], picks["truth"]))
+    picks["regret"] = [sets[d].max() - t if len(sets[d]) else None for d, t in pairs]
+    picks["beats"] = [int((sets[d] < t).sum()) if len(sets[d]) else None for d, t in pairs]
     picks["vs_mnv3"] = [None if mnv3[d] is None else t - mnv3[d] for d, t in zip(picks["dataset"], picks["truth"])]
     summary = arm_summary(picks)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +141,7 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              "Regret: the reference set's best truth top-1 minus the pick's (below 0: the pick beats all of "
              "the set).", ""]
-    (out / "report.md").write_text("\n".join(lines + quality_lines(picks, summary, notes)) + "\n")
+    sizes = {d: len(t) for d, t in sets.items()}
+    (out / "report.md").write_text("\n".join(lines + quality_lines(picks, summary, notes, sizes)) + "\n")
     head = "; ".join(f"{r.dataset} {r.arm}: truth {r.truth:.2f}%" for r in summary.itertuples())
     return out, [out / "report.md", out / "picks.csv"], head

@@ -24,8 +24,9 @@ same cost there (mfsearch.analysis.quality). File layout:
     sizes: {smoke: {...}, full: {}}
 
 Rows: `rows.jsonl` holds one `truth` row per pick (variant `ARM-seedS`), searches live in
-`searches/DATASET-ARM-seedS/`. Rerunning the command resumes both. `--workers N` runs N
-searches (each with its pick's truth) side by side.
+`searches/DATASET-ARM-seedS/`. Rerunning the command resumes both. A pick that an earlier
+search already picked is not trained again: its row copies that truth row and names it in
+`truth_of`. `--workers N` runs N searches (each with its pick's truth) side by side.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from ..analysis.quality import analyze_quality
 from ..common import UsageError, one_line, parse_budget, parse_params
 from ..data import load_dataset
 from ..models import get_config
-from ..records.appended import append_rows, keyed_rows
+from ..records.appended import append_rows, keyed_rows, read_rows
 from ..records.rows import identity, row_from_proxy, to_frame
 from ..records.tables import write_table
 from ..search.run import run_search
@@ -218,10 +219,27 @@ def _search_and_truth(study: QualityStudy, run_dir: Path, d: StudyData, arm: str
         run_search(settings)
     if prior is not None and _check_pick(settings, prior, run_dir):
         return None
+    cfg = _pick(settings)
+    same = _truth_done(run_dir, d.name, study.truth[d.name], cfg)
+    if same is not None:   # two searches picked one architecture (e.g. a sampler's shared first draws)
+        log(f"{settings.name}: its pick is {same['variant']}'s, whose truth is done: reused, not retrained")
+        return {**same, "trial_id": f"{arm}-seed{seed}/0/{TRUTH}", "variant": f"{arm}-seed{seed}", "arm": arm,
+                "search_seed": seed, "truth_of": same.get("truth_of") or same["variant"]}
     loaded = _WORKER_DATA if loaded is None else loaded
     if d.name not in loaded:
         loaded[d.name] = load_dataset(d.name, root=d.root, seed=0)
-    return _train_truth(study, d.name, loaded[d.name], arm, seed, _pick(settings), threads, log)
+    return _train_truth(study, d.name, loaded[d.name], arm, seed, cfg, threads, log)
+
+
+def _truth_done(run_dir: Path, dataset: str, protocol: ProxyProtocol, cfg: Any) -> dict | None:
+    """A complete truth row of this study for the same architecture, data and protocol (at the
+    same seed 0 its training would be the same), or None."""
+    path = run_dir / ROWS
+    for row in read_rows(path) if path.is_file() else []:
+        if (row.get("protocol_name") == TRUTH and row.get("status") == "complete" and row.get("dataset") == dataset
+                and json.loads(row["protocol"]) == protocol.to_dict() and json.loads(row["config"]) == cfg.to_dict()):
+            return row
+    return None
 
 
 def _pick(settings: SearchSettings) -> Any:
