@@ -478,6 +478,40 @@ def test_profile_table_in_the_latency_doc():
             assert_quoted(madds_share, 100 * ort["madds_share"][part], f"{row[0]} {part} MAdds %")
 
 
+QUALITY_REPORT = RESULTS / "search_quality" / "report.md"
+
+
+def test_search_quality_in_the_results(results, truth_set):
+    """The picks' table is the committed report's, and the sentences quote it."""
+    head = "| arm | seed | pick MAdds"
+    picks = _table(QUALITY_REPORT, head)
+    assert _table(RESULTS / "README.md", head) == picks
+    (done,) = _find(r"\*\*In progress:\*\* (\d+) of the 6 CIFAR-10 searches are done", results, "docs/results")
+    assert int(done) == len(picks)
+    beats, size, t0, t1, regret, best, best_top1 = _find(
+        rf"both seeds' picks beat (\d+) of the (\d+) reference architectures under `truth` \({N} and {N}%\), "
+        rf"{N} points behind the set's best \((\w+), {N}%\) on average", results, "docs/results")
+    default = [r for r in picks if r[0] == "default"]
+    assert {r[7] for r in default} == {beats} and int(size) == len(truth_set)
+    assert [t0, t1] == [r[5] for r in default]
+    arms = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1")}
+    assert_quoted(regret, float(arms["default"][4]), "search_quality: the default's mean regret")
+    assert [best, best_top1] == truth_set[0][:1] + truth_set[0][3:4]
+    (shared,) = _find(r"Same pick, one truth training: (.+?)\.", _flat(QUALITY_REPORT), "the report")
+    assert "random seed 0 picked default-seed0's architecture" in shared
+    assert "Random seed 0 picked default seed 0's architecture" in results
+
+
+def test_search_quality_in_the_readme(readme):
+    beats, size, regret = _find(rf"both seeds of the default search picked an architecture that beats (\d+) of "
+                                rf"`search_truth`'s (\d+) under long training, {N} points behind the best on average",
+                                readme, "README")
+    picks = [r for r in _table(QUALITY_REPORT, "| arm | seed | pick MAdds") if r[0] == "default"]
+    arms = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1")}
+    assert len(picks) == 2 and {r[7] for r in picks} == {beats} and f"beats (of {size})" in QUALITY_REPORT.read_text()
+    assert_quoted(regret, float(arms["default"][4]), "search_quality: the default's mean regret")
+
+
 # ----------------------------------------------------------------------------- links
 
 def _slug(heading: str) -> str:
