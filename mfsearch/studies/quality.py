@@ -85,7 +85,7 @@ class QualityStudy:
         if "param_budget" in over:
             over["param_budget"] = parse_params(str(over["param_budget"]))
         return SearchSettings(budget=self.budget, dataset=data.name, data_root=data.root, seed=seed,
-                              protocol=protocol, name=f"{data.name}-{arm}-seed{seed}", out=str(out / "searches"),
+                              protocol=protocol, name=f"{data.name}-{_variant(arm, seed)}", out=str(out / "searches"),
                               save_weights="none", space=space, space_file=space_file, **over)
 
     def runs(self) -> list[tuple[StudyData, str, int]]:
@@ -148,7 +148,7 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
         prior = done.get(_truth_key(d.name, arm, seed))
         if prior is not None and was_finished:
             _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
-            log(f"[{i}/{len(runs)}] {d.name}-{arm}-seed{seed}: search and its pick's truth already done")
+            log(f"[{i}/{len(runs)}] {d.name}-{_variant(arm, seed)}: search and its pick's truth already done")
         else:
             todo.append(((d, arm, seed), prior))
     if workers > 1:
@@ -156,19 +156,24 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     with append_rows(rows_path) as write:
         for (d, arm, seed), row in _run_all(study, run_dir, todo, workers, threads, log):
             if row is None:
-                log(f"{d.name}-{arm}-seed{seed}: its search went on and kept its pick, whose truth is done")
+                log(f"{d.name}-{_variant(arm, seed)}: its search went on and kept its pick, whose truth is done")
                 continue
             done[_truth_key(d.name, arm, seed)] = row
             write(row)
-            log(f"[{len(done)}/{len(runs)}] {d.name}-{arm}-seed{seed}: pick at {row['flops'] / 1e6:.1f}M, truth top-1 "
-                f"{row['final_top1']}")
+            log(f"[{len(done)}/{len(runs)}] {d.name}-{_variant(arm, seed)}: pick at {row['flops'] / 1e6:.1f}M, "
+                f"truth top-1 {row['final_top1']}")
     write_table(to_frame(done.values()), run_dir, "trials")
     log(f"results: {run_dir}; next: python analyze.py {run_dir}")
     return run_dir
 
 
+def _variant(arm: str, seed: int) -> str:
+    """A search's name in the study's rows (its truth row's `variant`)."""
+    return f"{arm}-seed{seed}"
+
+
 def _truth_key(dataset: str, arm: str, seed: int) -> str:
-    return row_key({"variant": f"{arm}-seed{seed}", "seed": 0, "protocol_name": TRUTH, "dataset": dataset})
+    return row_key({"variant": _variant(arm, seed), "seed": 0, "protocol_name": TRUTH, "dataset": dataset})
 
 
 def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
@@ -223,7 +228,7 @@ def _search_and_truth(study: QualityStudy, run_dir: Path, d: StudyData, arm: str
     same = _truth_done(run_dir, d.name, study.truth[d.name], cfg)
     if same is not None:   # two searches picked one architecture (e.g. a sampler's shared first draws)
         log(f"{settings.name}: its pick is {same['variant']}'s, whose truth is done: reused, not retrained")
-        return {**same, "trial_id": f"{arm}-seed{seed}/0/{TRUTH}", "variant": f"{arm}-seed{seed}", "arm": arm,
+        return {**same, "trial_id": f"{_variant(arm, seed)}/0/{TRUTH}", "variant": _variant(arm, seed), "arm": arm,
                 "search_seed": seed, "truth_of": same.get("truth_of") or same["variant"]}
     loaded = _WORKER_DATA if loaded is None else loaded
     if d.name not in loaded:
@@ -253,7 +258,7 @@ def _pick(settings: SearchSettings) -> Any:
 
 def _train_truth(study: QualityStudy, dataset: str, data: Any, arm: str, seed: int, cfg: Any, threads: int | None,
                  log) -> dict:
-    variant = f"{arm}-seed{seed}"
+    variant = _variant(arm, seed)
     protocol = study.truth[dataset]
     r = train_proxy(cfg, data, protocol, seed=0, threads=threads,
                     log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
