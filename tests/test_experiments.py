@@ -170,6 +170,12 @@ def test_a_search_study_runs_one_search_per_space(tmp_path, monkeypatch):
                                                                     "space: [mobile_former, nope]}"))
     with pytest.raises(UsageError, match="space file nope not found"):
         load_study(bad, "smoke")
+    seen.clear()   # budget outermost, so a study stopped part-way has compared the spaces at its first budgets
+    two = tmp_path / "two.yaml"
+    two.write_text((EXP / "latency_front.yaml").read_text().replace("budgets: [23M]", "budgets: [23M, 40M]"))
+    run_study(load_study(two, "smoke"), out=tmp_path / "two")
+    assert [s.name for s in seen] == ["23M-mobile_former", "23M-mobile_former_cpu", "40M-mobile_former",
+                                      "40M-mobile_former_cpu"]
 
 
 def test_resume_refuses_rows_from_a_changed_study(tmp_path):

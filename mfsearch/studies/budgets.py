@@ -35,8 +35,8 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
                                space=space, space_file=space_file,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
                                name=sch.run_name(b, s, sp), out=str(run_dir))
-                for sp in sch.spaces for space, space_file in [space_setting(sp)]
-                for b, t in zip(sch.budgets, sch.trials) for s in study.seeds]
+                for b, t in zip(sch.budgets, sch.trials)   # budget outermost: a part-run compares the spaces
+                for sp in sch.spaces for space, space_file in [space_setting(sp)] for s in study.seeds]
     finished = [search_finished(st) for st in settings]  # raises before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, searches=[st.name for st in settings])
