@@ -171,10 +171,26 @@ def test_the_latency_front_table_says_what_each_mobile_former_kept():
     assert global_part(mfsearch.get_config("mobile_former_151m", former=False).to_dict()) == \
         "dyReLU 0/11, bridges 0/11, head x6"
     assert global_part(mfsearch.get_config("mobilenet_v3_large_100").to_json()) == ""
-    row = dict(trial_id=0, flops=20e6, latency_ms=2.0, latency_p10_ms=1.9, latency_p90_ms=2.2, final_top1=40.0,
-               status="complete")
-    trials = pd.DataFrame([{**row, "config": mixed.to_json()}])
-    base = pd.DataFrame([{**row, "trial_id": "small", "latency_ms": 1.0, "final_top1": 30.0,
-                          "config": mfsearch.get_config("mobilenet_v3_small_050").to_json()}])
+    row = dict(trial_id=0, run="50M-cpu", flops=20e6, latency_ms=2.0, latency_p10_ms=1.9, latency_p90_ms=2.2,
+               final_top1=40.0, status="complete", config=mixed.to_json())
+    # fronts by hand: Mobile-Former (2.0 ms, 40 %), (3.0 ms, 50 %); MobileNetV3 (1.0, 30), (2.5, 45)
+    trials = pd.DataFrame([row, {**row, "trial_id": 1, "latency_ms": 3.0, "final_top1": 50.0}])
+    small = mfsearch.get_config("mobilenet_v3_small_050").to_json()
+    base = pd.DataFrame([{**row, "trial_id": "small", "latency_ms": 1.0, "final_top1": 30.0, "config": small},
+                         {**row, "trial_id": "large", "latency_ms": 2.5, "final_top1": 45.0, "config": small}])
     text = "\n".join(latency_lines(SimpleNamespace(trials=trials, baselines=base, runs=[])))
     assert "| dyReLU 6/8, bridges 6/8 on 1/2/3 tokens, head x4 |" in text and "| small |" in text
+    assert "up to (3.00 ms, 0 %), the slowest complete model measured" in text   # no latency budget
+    # areas up to 3.0 ms: (3-2)*40 + 0*50 = 40; (2.5-1)*30 + (3-2.5)*45 = 67.5
+    assert "| Mobile-Former | 40.0 | 2 |" in text and "| MobileNetV3 | 67.5 | 2 |" in text
+    # at equal top-1 (Mobile-Former minus MobileNetV3): 40 % is reached by MobileNetV3 at 2.5 ms (-0.50),
+    # 50 % never; 30 % by Mobile-Former at 2.0 ms (+1.00), 45 % at 3.0 ms (+0.50)
+    assert "| 50M-cpu / 0 | 20.0 | 2.00 | 1.90-2.20 | 40.00 | 2.50 | -0.50 |" in text
+    assert "| 50.00 | never | n/a |" in text
+    assert "| small | 20.0 | 1.00 | 1.90-2.20 | 30.00 | 2.00 | +1.00 |" in text
+    assert "| large | 20.0 | 2.50 | 1.90-2.20 | 45.00 | 3.00 | +0.50 |" in text
+    alone = "\n".join(latency_lines(SimpleNamespace(trials=trials, baselines=base.iloc[:0], runs=[])))
+    assert "| 40.00 | no front | n/a |" in alone and "| MobileNetV3 |" not in alone
+    from mfsearch.analysis.params import has_params_axis   # a latency study reports its params front too
+    assert [has_params_axis(SimpleNamespace(runs=[SimpleNamespace(cost=c, param_budget=None)]))
+            for c in ("latency", "flops")] == [True, False]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
@@ -15,7 +16,7 @@ from ..models import MobileFormerConfig, config_from_dict, families, published_t
 from .figures import BASELINE, CANDIDATE, save
 from .load import RunSet
 from .markdown import num, table
-from .pareto import pareto_front
+from .pareto import hypervolume, pareto_front, reach_x
 
 CAPTIONS = {
     "latency_front": "Proxy top-1 against measured latency (batch 1): trials, the Mobile-Former front, the "
@@ -76,8 +77,27 @@ def plot_latency(rs: RunSet, out_dir: Path) -> dict[str, list[Path]]:
     return files
 
 
+def latency_reference(rs: RunSet) -> float:
+    """The latency hypervolume's reference x (ms): the latency budget when the runs had one, else
+    the slowest complete model measured, so both families' areas share one stated box."""
+    budgets = [r.latency_budget for r in rs.runs if r.latency_budget]
+    if budgets:
+        return float(max(budgets))
+    every = pd.concat([measured(rs.trials), measured(rs.baselines)])
+    every = every[(every["status"] == "complete") & every["final_top1"].notna()]
+    return float(every["latency_ms"].max()) if not every.empty else float("nan")
+
+
+def equal_top1(front: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
+    """For each point of `front`: the least latency at which `other` reaches its top-1 (NaN: never)."""
+    if front.empty or other.empty:
+        return np.full(len(front), np.nan)
+    return reach_x(other, front["final_top1"].to_numpy(dtype=float), x="latency_ms")
+
+
 def latency_lines(rs: RunSet) -> list[str]:
-    """report.md's latency section: both fronts in latency."""
+    """report.md's latency section: both fronts in latency, their hypervolume in ms x %, and
+    each front point against the other family's latency at the same proxy top-1."""
     front, bfront = fronts(rs)
     lines = ["", "## Fronts in measured latency", ""]
     budgets = sorted({r.latency_budget for r in rs.runs if r.latency_budget})
@@ -85,17 +105,31 @@ def latency_lines(rs: RunSet) -> list[str]:
         over = measured(rs.trials)
         over = over[(over["status"] == "complete") & (over["latency_ms"] > max(budgets))]
         lines += [f"Latency budget {', '.join(f'{b:g}' for b in budgets)} ms; trained trials over it: {len(over)}.", ""]
-    rows = [[CANDIDATE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
+    if front.empty and bfront.empty:
+        return lines + ["No complete model with a measured latency."]
+    ref = latency_reference(rs)
+    lines += [f"Hypervolume in latency: area dominated up to ({ref:.2f} ms, 0 %), the "
+              f"{'latency budget' if budgets else 'slowest complete model measured'}; units ms x top-1 (%).", ""]
+    lines += table(["front", "hypervolume (ms x %)", "points"],
+                   [[fam.label, f"{hypervolume(f, (ref, 0.0), x='latency_ms'):.1f}", str(len(f))]
+                    for fam, f in ((CANDIDATE, front), (BASELINE, bfront)) if not f.empty])
+    at_mf, at_mb = equal_top1(front, bfront), equal_top1(bfront, front)
+    never_mb, never_mf = ("never" if not f.empty else "no front" for f in (bfront, front))
+    rows = [[CANDIDATE.label, f"{r['run']} / {r['trial_id']}", f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"),
-             global_part(r["config"])] for _, r in front.iterrows()]
+             num(other, ".2f", never_mb), num(r["latency_ms"] - other, "+.2f"), global_part(r["config"])]
+            for (_, r), other in zip(front.iterrows(), at_mf)]
     rows += [[BASELINE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
-              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"), ""]
-             for _, r in bfront.iterrows()]
-    return lines + (["What each Mobile-Former kept of the global part: blocks (of its non-lite blocks) with "
-                     "dynamic ReLU and with bridges and the Former, the token counts they run on, and the "
-                     "head's expansion.", ""] +
-                    table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)", "global part kept"],
-                          rows) if rows else ["No complete model with a measured latency."])
+              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"),
+              num(other, ".2f", never_mf), num(other - r["latency_ms"], "+.2f"), ""]
+             for (_, r), other in zip(bfront.iterrows(), at_mb)]
+    lines += ["", "Each front point against the other family's front: the least latency at which it reaches the "
+              "same proxy top-1 (never: its front stays below), and the gap in ms, Mobile-Former minus "
+              "MobileNetV3 (negative: Mobile-Former is faster at that top-1). The last column is what each "
+              "Mobile-Former kept of the global part: blocks (of its non-lite blocks) with dynamic ReLU and with "
+              "bridges and the Former, the token counts they run on, and the head's expansion.", ""]
+    return lines + table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)",
+                          "other front at this top-1 (ms)", "gap (ms)", "global part kept"], rows)
 
 
 def global_part(config: str | dict) -> str:

@@ -1,5 +1,5 @@
-"""The parameter side of a search's analysis, for runs searched with `--cost params` or a
-`--param-budget`: top-1 against parameters (1000-class head, the budget's count) for
+"""The parameter side of a search's analysis, for runs searched with `--cost params`,
+`--cost latency` or a `--param-budget`: top-1 against parameters (1000-class head, the budget's count) for
 Mobile-Former and MobileNetV3, both fronts and the parameter budget."""
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ CAPTIONS = {
 
 
 def has_params_axis(rs: RunSet) -> bool:
-    """Whether a run searched against parameters: a params front or a parameter budget."""
-    return any(r.cost == "params" or r.param_budget for r in rs.runs)
+    """Whether a run searched against parameters (a params front or a parameter budget) or
+    against latency: a CPU-deployment question asks about the other scarce resource too."""
+    return any(r.cost in ("params", "latency") or r.param_budget for r in rs.runs)
 
 
 def budgets(rs: RunSet) -> list[float]:
@@ -65,8 +66,8 @@ def params_lines(rs: RunSet) -> list[str]:
         over = t[(t["status"] == "complete") & (t["params"] > max(budgets(rs)))]
         lines += [f"Parameter budget {', '.join(f'{b / 1e6:g}M' for b in budgets(rs))} (1000-class head); "
                   f"trained trials over it: {len(over)}.", ""]
-    rows = [[family.label, str(r["trial_id"]), num(r["params"] / 1e6, ".2f"), f"{r['flops'] / 1e6:.1f}",
-             num(r["final_top1"], ".2f")]
+    rows = [[family.label, f"{r['run']} / {r['trial_id']}" if family is CANDIDATE else str(r["trial_id"]),
+             num(r["params"] / 1e6, ".2f"), f"{r['flops'] / 1e6:.1f}", num(r["final_top1"], ".2f")]
             for family, f in ((CANDIDATE, front), (BASELINE, bfront)) for _, r in f.iterrows()]
     return lines + (table(["front", "model", AXIS, "MAdds (M)", "top-1 (%)"], rows)
                     if rows else ["No complete model."])

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if len(runs) == 1 and is_study_dir(Path(runs[0])):
             out, files, line = analyze_study(Path(runs[0]), args.out)
             print(line)
-            print(f"wrote {out}/: {', '.join(f.name for f in files)}")
+            print(f"wrote {out}/: {', '.join(_shown(f, out) for f in files)}")
             return 0
         result = analyze(runs, out=args.out, allow_mixed=args.allow_mixed, runs_root=args.runs_root)
     except UsageError as exc:   # AnalysisError, and a study folder's own (unreadable rows, unknown kind)
@@ -57,6 +57,14 @@ def run(args: argparse.Namespace) -> int:
     print(headline(result.runs, result.summary))
     print(f"wrote {result.out_dir}/: {', '.join(f.name for f in result.files)}")
     return 0
+
+
+def _shown(file: Path, out: Path) -> str:
+    """A written file's path under the output folder (a study's sub-reports live in subfolders)."""
+    try:
+        return str(Path(file).relative_to(out))
+    except ValueError:
+        return Path(file).name
 
 
 def run_attention(args: argparse.Namespace) -> int:
