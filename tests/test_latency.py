@@ -113,6 +113,18 @@ TINY = ["--epochs", "1", "--data-fraction", "0.02", "--test-fraction", "0.05", "
         "--min-steps", "0", "--band", "0", "--threads", "2", "--confirm-top", "0", "--latency-runtime", "torch"]
 
 
+def test_a_latency_front_search_records_proposals_over_the_madds_budget(tmp_path):
+    """--cost latency: a proposal over the MAdds budget is never timed, so it has no latency; the
+    search records it as infeasible and goes on (it once stopped on the missing value)."""
+    code = main(["--out", str(tmp_path / "runs"), *TINY, "--budget", "3M", "--trials", "4", "--name", "over",
+                 "--space", str(SPACE), "--objective", "pareto", "--cost", "latency", "--no-baselines"])
+    assert code == 0
+    df = pd.read_parquet(tmp_path / "runs" / "over" / "trials.parquet")
+    over = df[df["status"] == "infeasible"]
+    assert len(df) == 4 and not over.empty and over["latency_ms"].isna().all()
+    assert df.loc[df["status"] == "complete", "latency_ms"].notna().all()
+
+
 def test_a_proposal_over_the_latency_budget_is_recorded_and_never_trained(tmp_path, monkeypatch):
     from mfsearch.search import evaluate as evaluate_mod
     monkeypatch.setattr(evaluate_mod, "measure_latency",

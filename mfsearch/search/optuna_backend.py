@@ -94,7 +94,10 @@ def _objective_values(settings: SearchSettings, row: dict) -> list[float]:
     top1 = row["final_top1"] if row["final_top1"] is not None else 0.0
     if settings.objective == "accuracy":
         return [top1]
-    return [top1, float(row[COST_COLUMNS[settings.cost]])]
+    cost = row.get(COST_COLUMNS[settings.cost])
+    # an infeasible proposal (over the MAdds budget) is never exported or timed: it has no latency,
+    # and the worst cost keeps it off the front (its constraint already marks it infeasible)
+    return [top1, float(cost) if cost is not None else float("inf")]
 
 
 def run_trial(study, settings: SearchSettings) -> dict[str, Any]:
