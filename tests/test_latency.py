@@ -178,6 +178,7 @@ def test_the_latency_front_table_says_what_each_mobile_former_kept():
     from types import SimpleNamespace
 
     from mfsearch.analysis.latency import global_part, latency_lines
+    from mfsearch.analysis.params import has_params_axis
     mixed = mixed_config()   # 8 non-lite rows: two without dynamic ReLU, two without bridges, 1-3 tokens
     assert global_part(mixed.to_json()) == "dyReLU 6/8, bridges 6/8 on 1/2/3 tokens, head x4"
     assert global_part(mfsearch.get_config("mobile_former_151m", former=False).to_dict()) == \
@@ -203,6 +204,6 @@ def test_the_latency_front_table_says_what_each_mobile_former_kept():
     assert "| large | 20.0 | 2.50 | 1.90-2.20 | 45.00 | 3.00 | +0.50 |" in text
     alone = "\n".join(latency_lines(SimpleNamespace(trials=trials, baselines=base.iloc[:0], runs=[])))
     assert "| 40.00 | no front | n/a |" in alone and "| MobileNetV3 |" not in alone
-    from mfsearch.analysis.params import has_params_axis   # a latency study reports its params front too
+    # a latency study reports its params front too
     assert [has_params_axis(SimpleNamespace(runs=[SimpleNamespace(cost=c, param_budget=None)]))
             for c in ("latency", "flops")] == [True, False]
