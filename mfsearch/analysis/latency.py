@@ -113,23 +113,27 @@ def latency_lines(rs: RunSet) -> list[str]:
     lines += table(["front", "hypervolume (ms x %)", "points"],
                    [[fam.label, f"{hypervolume(f, (ref, 0.0), x='latency_ms'):.1f}", str(len(f))]
                     for fam, f in ((CANDIDATE, front), (BASELINE, bfront)) if not f.empty])
-    at_mf, at_mb = equal_top1(front, bfront), equal_top1(bfront, front)
-    never_mb, never_mf = ("never" if not f.empty else "no front" for f in (bfront, front))
-    rows = [[CANDIDATE.label, f"{r['run']} / {r['trial_id']}", f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
-             f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"),
-             num(other, ".2f", never_mb), num(r["latency_ms"] - other, "+.2f"), global_part(r["config"])]
-            for (_, r), other in zip(front.iterrows(), at_mf)]
-    rows += [[BASELINE.label, str(r["trial_id"]), f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}",
-              f"{r['latency_p10_ms']:.2f}-{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"),
-              num(other, ".2f", never_mf), num(other - r["latency_ms"], "+.2f"), ""]
-             for (_, r), other in zip(bfront.iterrows(), at_mb)]
     lines += ["", "Each front point against the other family's front: the least latency at which it reaches the "
               "same proxy top-1 (never: its front stays below), and the gap in ms, Mobile-Former minus "
               "MobileNetV3 (negative: Mobile-Former is faster at that top-1). The last column is what each "
               "Mobile-Former kept of the global part: blocks (of its non-lite blocks) with dynamic ReLU and with "
               "bridges and the Former, the token counts they run on, and the head's expansion.", ""]
     return lines + table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)",
-                          "other front at this top-1 (ms)", "gap (ms)", "global part kept"], rows)
+                          "other front at this top-1 (ms)", "gap (ms)", "global part kept"],
+                         _point_rows(front, bfront))
+
+
+def _point_rows(front: pd.DataFrame, bfront: pd.DataFrame) -> list[list[str]]:
+    """The latency table's rows: each front point, the other front's latency at its top-1 and
+    the gap (Mobile-Former minus MobileNetV3)."""
+    def cells(r: pd.Series, other: float, missing: str, gap: float) -> list[str]:
+        return [f"{r['flops'] / 1e6:.1f}", f"{r['latency_ms']:.2f}", f"{r['latency_p10_ms']:.2f}-"
+                f"{r['latency_p90_ms']:.2f}", num(r["final_top1"], ".2f"), num(other, ".2f", missing), num(gap, "+.2f")]
+    never_mb, never_mf = ("never" if not f.empty else "no front" for f in (bfront, front))
+    rows = [[CANDIDATE.label, f"{r['run']} / {r['trial_id']}", *cells(r, o, never_mb, r["latency_ms"] - o),
+             global_part(r["config"])] for (_, r), o in zip(front.iterrows(), equal_top1(front, bfront))]
+    return rows + [[BASELINE.label, str(r["trial_id"]), *cells(r, o, never_mf, o - r["latency_ms"]), ""]
+                   for (_, r), o in zip(bfront.iterrows(), equal_top1(bfront, front))]
 
 
 def global_part(config: str | dict) -> str:
