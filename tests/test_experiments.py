@@ -51,9 +51,10 @@ def test_the_studies_provided():
 def test_full_size_loads(name):
     study = load_study(EXP / f"{name}.yaml", "full")
     names = {d.name for d in study.datasets}
-    # real photos, or the built-in task where the study says so (search_truth_shapes: its harder setting)
+    # real photos, or the built-in task where the study's name says so (search_truth_shapes: its harder
+    # setting; latency_front_seeds_shapes: latency_front's shapes size)
     assert names <= {"cifar10", "shapes"} and "cifar10" in names or \
-        name.endswith("_shapes") and names == {"shapes_hard"}
+        name.endswith("_shapes") and len(names) == 1 and names <= {"shapes", "shapes_hard"}
     if study.search:
         assert len(study.protocols) == 1 and len(study.search.trials) == len(study.search.budgets)
         if name == "budgets":
@@ -295,3 +296,18 @@ def test_workers_refused_where_a_study_runs_searches(tmp_path, capsys):
     assert main(["--experiment", str(EXP / "budgets.yaml"), "--out", str(tmp_path), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "drop --workers" in err and not (tmp_path / "budgets").exists()
+
+
+def test_a_variant_may_be_a_config_file_relative_to_the_repository(tmp_path, monkeypatch):
+    """latency_front_seeds_shapes names its variants by the front points' config files: they
+    load from any working directory, and a missing one is a one-line error."""
+    monkeypatch.chdir(tmp_path)
+    study = load_study(EXP / "latency_front_seeds_shapes.yaml", "full")
+    saved = json.loads((EXP.parent / "docs/results/latency_front/shapes/front/mf_200M_mf_cpu_t13.json").read_text())
+    assert study.variants["mf_200M_mf_cpu_t13"].to_dict() == saved
+    assert study.variants["mnv3_small_130"].family == "mobilenet_v3"
+    (tmp_path / "experiments").mkdir()   # a study file's repository is the folder above experiments/
+    bad = tmp_path / "experiments" / "bad.yaml"
+    bad.write_text("variants: {a: {model: front/nope.json}}\ndataset: synthetic\nsizes: {smoke: {}, full: {}}\n")
+    with pytest.raises(UsageError, match="config file .*front/nope.json not found"):
+        load_study(bad, "full")

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -500,6 +501,13 @@ def test_search_quality_in_the_results(results, truth_set):
     (shared,) = _find(r"Same pick, one truth training: (.+?)\.", _flat(QUALITY_REPORT), "the report")
     assert "random seed 0 picked default-seed0's architecture" in shared
     assert "Random seed 0 picked default seed 0's architecture" in results
+    r_top1, r_regret, d_top1, d_regret = _find(rf"Random sampling in the band with the same trials and rung averages "
+                                               rf"{N}% \(regret {N}\) against the default's {N}% \({N}\)", results,
+                                               "docs/results")
+    assert [r_top1, r_regret, d_top1, d_regret] == [arms["random"][2], arms["random"][4], arms["default"][2],
+                                                    arms["default"][4]]
+    (b_top1, b_regret) = _find(rf"at {N}% under `truth`, {N} points behind the best", results, "docs/results")
+    assert [b_top1, b_regret] == [arms["before"][2], arms["before"][4]]
 
 
 def test_search_quality_in_the_readme(readme):
@@ -510,6 +518,61 @@ def test_search_quality_in_the_readme(readme):
     arms = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1")}
     assert len(picks) == 2 and {r[7] for r in picks} == {beats} and f"beats (of {size})" in QUALITY_REPORT.read_text()
     assert_quoted(regret, float(arms["default"][4]), "search_quality: the default's mean regret")
+    random, fill, before = _find(rf"random sampling in the band did no worse \({N}\s+behind\), and the default "
+                                 rf"before the band picked a model at (\d+)% of the budget, {N}\s+behind", readme,
+                                 "README")
+    assert_quoted(random, float(arms["random"][4]), "search_quality: random sampling's mean regret")
+    assert_quoted(before, float(arms["before"][4]), "search_quality: the default before the band's regret")
+    assert f"{fill}%" in {r[3] for r in _table(QUALITY_REPORT, "| arm | seed | pick MAdds") if r[0] == "before"}
+
+
+FRONT_REPORT = RESULTS / "latency_front" / "shapes" / "report.md"
+SEEDS_REPORT = RESULTS / "latency_front" / "shapes" / "seeds" / "report.md"
+
+
+def _front_points() -> dict[str, list[str]]:
+    """latency_front's front points by the seeds study's variant name: the report's latency row
+    (model, MAdds, latency, p10-p90, top-1, ...) and the seeds report's row."""
+    rows = _table(FRONT_REPORT, "| front | model | MAdds (M) | latency (ms)")
+    out = {}
+    for r in rows:
+        run, _, trial = r[1].partition(" / ")
+        name = (f"mf_{run.replace('mobile_former', 'mf').replace('-', '_')}_t{trial}" if trial
+                else r[1].replace("mobilenet_v3_", "mnv3_"))
+        out[name] = r
+    return out
+
+
+def test_latency_front_in_the_results(results):
+    """Each row of the results' latency_front table is a front point of the committed search
+    report (MAdds, latency, seed-0 top-1) and of the seeds report (params, mean ± std)."""
+    points, seeds = _front_points(), {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |")}
+    table = _table(RESULTS / "README.md", "| front point | space |")
+    assert len(table) == len(seeds) == 9
+    for row, name in zip(table, seeds):
+        point, seed = points[name], seeds[name]
+        assert [row[2], row[4], row[5]] == [point[2], point[3], point[5]], (name, row, point)
+        assert [row[3], row[6]] == [seed[3], f"{seed[4]} ± {seed[5]}"], (name, row, seed)
+        assert row[7] == point[8] and (("mf_cpu" in name) == (row[1] == "`mobile_former_cpu`"))
+    fast = seeds["mf_200M_mf_cpu_t13"]
+    mean, std, slow_mean, slow_std = _find(rf"at 1.24 ms averages {N} ± {N}% over 3 seeds, where MobileNetV3-Small "
+                                           rf"reaches {N} ± {N}% at 2.66 ms", results, "docs/results")
+    assert [mean, std, slow_mean, slow_std] == [fast[4], fast[5], *seeds["mnv3_small_111"][4:6]]
+
+
+def test_latency_front_in_the_readme(readme):
+    seeds = {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |")}
+    points = _front_points()
+    madds, ms, mean, std, mb_ms, mb_mean, mb_std, today = _find(
+        rf"a {N}M-MAdds model at {N} ms averages {N} ± {N}% \(3 seeds\) under the proxy, where MobileNetV3-Small "
+        rf"needs {N} ms for {N} ± {N}%; today's space has nothing under {N} ms", readme, "README")
+    fast, small = points["mf_200M_mf_cpu_t13"], points["mnv3_small_130"]
+    assert [madds, ms, mean, std] == [fast[2], fast[3], *seeds["mf_200M_mf_cpu_t13"][4:6]]
+    assert [mb_ms, mb_mean, mb_std] == [small[3], *seeds["mnv3_small_130"][4:6]]
+    # every model today's space trained, not only its front points
+    trained = pd.concat(pd.read_csv(f)
+                        for f in (RESULTS / "latency_front" / "shapes").glob("*M-mobile_former/trials.csv"))
+    assert_quoted(today, trained.loc[trained["status"] == "complete", "latency_ms"].min(), "today's fastest")
 
 
 # ----------------------------------------------------------------------------- links

@@ -54,7 +54,10 @@ def get_config(name_or_config: Any, **overrides: Any) -> ModelConfig:
         named = _named()
         if name in named:
             cfg = named[name]
-        elif name.endswith(".json") and Path(name).is_file():
+        elif name.endswith(".json"):
+            if not Path(name).is_file():
+                raise KeyError(f"config file {name} not found; give a registered model name or an existing "
+                               f"config JSON (a search's best.json, or one written by config.to_json())")
             data = json.loads(Path(name).read_text())
             cfg = config_from_dict(data.get("config", data))
         else:

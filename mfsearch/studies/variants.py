@@ -25,7 +25,7 @@ File layout (every key can be overridden per size under `sizes:`):
     base: mobile_former_151m          # registered name for variants without `model`
     budget: 150M                      # optional: width-fit each variant into [0.9 B, B]
     variants: {tokens1: {tokens: 1}, ...}   # overrides of MobileFormerConfig fields,
-                                            # or {model: NAME}; or `sample:` (below)
+                                            # or {model: NAME or a config .json}; or `sample:` (below)
     sample: {count: 12, budget: 150M, seed: 0, band: 0.9}   # random space draws named sampleNN (beside
                                                  # or instead of variants); with `band`, each draw lies in
                                                  # [band*B, B] (width-fitted up into it, or redrawn)
@@ -168,7 +168,7 @@ def load_classification(path: Path, raw: dict, size: str, kind: str, check: Call
         protocols = {n: ProxyProtocol(**{k: v for k, v in (p or {}).items() if k not in PLAN_KEYS})
                      for n, p in entries.items()}
         search = _searches(spec, protocols) if "search" in spec else None
-        variants = {} if search else _variants(spec, budget)
+        variants = {} if search else _variants(spec, budget, path.resolve().parents[1])
         paper = _paper(spec.get("paper"), variants)
         analysis = str(spec.get("analysis", kind if kind in SCORED_ANALYSES else "standard"))
         if analysis not in ANALYSES:
@@ -305,12 +305,16 @@ def _plans(entries: dict, variants: dict[str, Any]) -> dict[str, dict]:
     return plans
 
 
-def _variants(spec: dict, budget: float | None) -> dict[str, Any]:
-    """Named variants (each width-fitted into [0.9 B, B] when the study has a budget), then random draws."""
+def _variants(spec: dict, budget: float | None, repo: Path) -> dict[str, Any]:
+    """Named variants (each width-fitted into [0.9 B, B] when the study has a budget), then random draws.
+    A `model` may be a config JSON file, relative to the repository like every path of a study file."""
     out = {}
     for name, over in (spec.get("variants") or {}).items():
         over = dict(over or {})
-        cfg = get_config(over.pop("model", spec.get("base")), **over)
+        model = over.pop("model", spec.get("base"))
+        if isinstance(model, str) and model.endswith(".json") and not Path(model).is_absolute():
+            model = str(repo / model)
+        cfg = get_config(model, **over)
         out[name] = fit_to_budget(cfg, budget) if budget is not None else cfg
     if "sample" in spec:
         s = spec["sample"]
