@@ -507,6 +507,10 @@ def test_search_quality_in_the_results(results, truth_set):
     assert [r_top1, r_regret, d_top1, d_regret] == [arms["random"][2], arms["random"][4], arms["default"][2],
                                                     arms["default"][4]]
     (b_top1, b_regret) = _find(rf"at {N}% under `truth`, {N} points behind the best", results, "docs/results")
+    madds, top1 = _find(rf"default seed 0's search there picked a {N}M model whose `truth` \(32 epochs on all of "
+                        rf"`shapes_hard`\) reached {N}%", results, "docs/results")
+    hard = _flat(QUALITY_REPORT).split("## shapes_hard")[1]
+    assert f"| default | 0 | {madds} | " in hard and f" | {top1} | " in hard
     assert [b_top1, b_regret] == [arms["before"][2], arms["before"][4]]
 
 
