@@ -134,7 +134,7 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     pairs = list(zip(picks["dataset"], picks["truth"]))
     picks["regret"] = [sets[d].max() - t if len(sets[d]) else None for d, t in pairs]
     picks["beats"] = [int((sets[d] < t).sum()) if len(sets[d]) else None for d, t in pairs]
-    picks["vs_mnv3"] = [None if mnv3[d] is None else t - mnv3[d] for d, t in zip(picks["dataset"], picks["truth"])]
+    picks["vs_mnv3"] = [None if mnv3[d] is None else t - mnv3[d] for d, t in pairs]
     summary = arm_summary(picks)
     out.mkdir(parents=True, exist_ok=True)
     picks.to_csv(out / "picks.csv", index=False)

@@ -168,12 +168,13 @@ def load_classification(path: Path, raw: dict, size: str, kind: str, check: Call
         protocols = {n: ProxyProtocol(**{k: v for k, v in (p or {}).items() if k not in PLAN_KEYS})
                      for n, p in entries.items()}
         search = _searches(spec, protocols) if "search" in spec else None
-        variants = {} if search else _variants(spec, budget, path.resolve().parents[1])
+        repo = path.resolve().parents[1]   # paths in a study file are relative to the repository
+        variants = {} if search else _variants(spec, budget, repo)
         paper = _paper(spec.get("paper"), variants)
         analysis = str(spec.get("analysis", kind if kind in SCORED_ANALYSES else "standard"))
         if analysis not in ANALYSES:
             raise ValueError(f"`analysis` is one of {', '.join(ANALYSES)}, got {analysis!r}")
-        datasets = parse_datasets(spec, path.resolve().parents[1])
+        datasets = parse_datasets(spec, repo)
         if search and len(datasets) > 1:
             raise ValueError("a search study runs on one dataset; give `dataset`, not `datasets`")
         scored = [n for n, p in protocols.items() if p.score is not None]
