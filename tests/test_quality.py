@@ -92,6 +92,12 @@ def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
         assert row["threads"] == 1
     assert main(args) == 0
     assert capsys.readouterr().out.count("already done") == len(study.runs())
+    changed = tmp_path / "search_quality.yaml"   # the same study with a longer truth: its rows are refused
+    changed.write_text((EXP / "search_quality.yaml").read_text().replace(
+        "synthetic: {epochs: 1, data_fraction: 0.02", "synthetic: {epochs: 2, data_fraction: 0.02"))
+    assert main(["--experiment", str(changed), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "under another truth protocol" in err and "delete that row" in err
     folder, files, _ = analyze_study(tmp_path / "search_quality")
     report = (folder / "report.md").read_text()
     assert "| default | 1 |" in report and "no reference set" in report

@@ -487,8 +487,8 @@ def test_search_quality_in_the_results(results, truth_set):
     head = "| arm | seed | pick MAdds"
     picks = _table(QUALITY_REPORT, head)
     assert _table(RESULTS / "README.md", head) == picks
-    (done,) = _find(r"\*\*In progress:\*\* (\d+) of the 6 CIFAR-10 searches are done", results, "docs/results")
-    assert int(done) == len(picks)
+    (done,) = _find(r"\*\*CIFAR-10: all (\d+) searches are done", results, "docs/results")
+    assert int(done) == len(picks) == 6
     beats, size, t0, t1, regret, best, best_top1 = _find(
         rf"both seeds' picks beat (\d+) of the (\d+) reference architectures under `truth` \({N} and {N}%\), "
         rf"{N} points behind the set's best \((\w+), {N}%\) on average", results, "docs/results")
@@ -501,16 +501,25 @@ def test_search_quality_in_the_results(results, truth_set):
     (shared,) = _find(r"Same pick, one truth training: (.+?)\.", _flat(QUALITY_REPORT), "the report")
     assert "random seed 0 picked default-seed0's architecture" in shared
     assert "Random seed 0 picked default seed 0's architecture" in results
-    r_top1, r_regret, d_top1, d_regret = _find(rf"Random sampling in the band with the same trials and rung averages "
+    r_top1, r_regret, d_top1, d_regret = _find(rf"random sampling in the band with the same trials and rung averages "
                                                rf"{N}% \(regret {N}\) against the default's {N}% \({N}\)", results,
                                                "docs/results")
     assert [r_top1, r_regret, d_top1, d_regret] == [arms["random"][2], arms["random"][4], arms["default"][2],
                                                     arms["default"][4]]
-    (b_top1, b_regret) = _find(rf"at {N}% under `truth`, {N} points behind the best", results, "docs/results")
-    madds, top1 = _find(rf"default seed 0's search there picked a {N}M model whose `truth` \(32 epochs on all of "
-                        rf"`shapes_hard`\) reached {N}%", results, "docs/results")
+    before = [r for r in picks if r[0] == "before"]
+    b_picks = _find(rf"`before` seed 0 picked a {N}M model \((\d+)% of the budget\) at\s+{N}% under `truth`, {N} "
+                    rf"points behind the best; seed 1 picked a {N}M model \((\d+)%\)\s+at {N}%, the best pick of the "
+                    rf"six \({N} behind\)", results, "docs/results")
+    assert list(b_picks) == [c for r in before for c in (r[2], r[3].rstrip("%"), r[5], r[6])]   # seeds 0, 1
+    assert max(float(r[5]) for r in picks) == float(before[1][5])
+    (b_top1, b_regret, gap) = _find(rf"Its mean, {N}% under `truth`, {N}\s+points behind the best, is {N} below the "
+                                    r"default's", results, "docs/results")
+    assert_quoted(gap, float(arms["default"][2]) - float(arms["before"][2]), "search_quality: default minus before")
+    madds, top1 = _find(rf"default seed 0's search there\s+picked a {N}M model, which 32 epochs .+? under which "
+                        rf"the same pick reaches {N}%", results, "docs/results")
     hard = _flat(QUALITY_REPORT).split("## shapes_hard")[1]
     assert f"| default | 0 | {madds} | " in hard and f" | {top1} | " in hard
+    assert "16 on all of shapes_hard" in _flat(QUALITY_REPORT)   # the truth it was trained under
     assert [b_top1, b_regret] == [arms["before"][2], arms["before"][4]]
 
 
@@ -522,12 +531,16 @@ def test_search_quality_in_the_readme(readme):
     arms = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1")}
     assert len(picks) == 2 and {r[7] for r in picks} == {beats} and f"beats (of {size})" in QUALITY_REPORT.read_text()
     assert_quoted(regret, float(arms["default"][4]), "search_quality: the default's mean regret")
-    random, fill, before = _find(rf"random sampling in the band did no worse \({N}\s+behind\), and the default "
-                                 rf"before the band picked a model at (\d+)% of the budget, {N}\s+behind", readme,
-                                 "README")
+    random, before, fill, worst, best = _find(
+        rf"random sampling in the band did no worse \({N}\s+behind\), and the default before the band, {N} behind "
+        rf"on average, picked a model at (\d+)% of\s+the budget at one seed \({N} behind\) and the study's best pick "
+        rf"at the other \({N} behind\)", readme, "README")
     assert_quoted(random, float(arms["random"][4]), "search_quality: random sampling's mean regret")
     assert_quoted(before, float(arms["before"][4]), "search_quality: the default before the band's regret")
-    assert f"{fill}%" in {r[3] for r in _table(QUALITY_REPORT, "| arm | seed | pick MAdds") if r[0] == "before"}
+    every = _table(QUALITY_REPORT, "| arm | seed | pick MAdds")
+    b = sorted((float(r[6]), r[3]) for r in every if r[0] == "before")
+    assert [best, worst, f"{fill}%"] == [f"{b[0][0]:.2f}", f"{b[-1][0]:.2f}", b[-1][1]]
+    assert b[0][0] == min(float(r[6]) for r in every)
 
 
 FRONT_REPORT = RESULTS / "latency_front" / "shapes" / "report.md"

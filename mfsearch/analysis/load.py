@@ -61,6 +61,7 @@ class RunSet:
     runs: list[RunInfo]
     df: pd.DataFrame
     mixed: bool = False
+    latency_box: float | None = None    # ms: a latency hypervolume reference shared with other reports
 
     @property
     def budget(self) -> float:

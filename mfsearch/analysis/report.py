@@ -235,10 +235,12 @@ def default_out(paths: list[Path]) -> Path:
 
 
 def analyze(paths: Iterable[Path | str] = (), out: Path | str | None = None, allow_mixed: bool = False,
-            runs_root: Path | str = "runs") -> AnalysisResult:
-    """Load runs (default: the latest under runs_root), write every figure and report.md."""
+            runs_root: Path | str = "runs", latency_box: float | None = None) -> AnalysisResult:
+    """Load runs (default: the latest under runs_root), write every figure and report.md;
+    `latency_box` (ms) sets the latency hypervolume's reference, to compare with another report."""
     paths = [Path(p) for p in paths] or [latest_run(runs_root)]
     rs = load_runs(paths, allow_mixed=allow_mixed)
+    rs.latency_box = latency_box
     out_dir = Path(out) if out else default_out(paths)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

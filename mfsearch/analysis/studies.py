@@ -23,6 +23,7 @@ from ..records.runjson import read_run_json
 from .calibration import calibration_lines, fidelity, published_table, reference_protocol
 from .datasets import dataset_lines
 from .datasets import headline as datasets_headline
+from .latency import has_latency, latency_reference
 from .load import AnalysisError
 from .markdown import num
 from .markdown import table as markdown_table
@@ -279,8 +280,9 @@ def analyze_searches(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path
     files, line = list(result.files), search_headline(result.runs, result.summary)
     spaces = _by_space(runs)
     if len(spaces) > 1:   # searches over several spaces: each space's front apart, beside the merged one
+        box = latency_reference(result.runs) if has_latency(result.runs) else None   # one box: areas compare
         for space, members in spaces.items():
-            sub = analyze(members, out=out / space)
+            sub = analyze(members, out=out / space, latency_box=box)
             files += sub.files
             line += f"\n{space}: " + search_headline(sub.runs, sub.summary)
     if notes:

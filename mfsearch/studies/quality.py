@@ -146,6 +146,8 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     todo = []
     for i, ((d, arm, seed), was_finished) in enumerate(zip(runs, finished), 1):
         prior = done.get(_truth_key(d.name, arm, seed))
+        if prior is not None:
+            _check_truth_protocol(study.truth[d.name], prior, rows_path)
         if prior is not None and was_finished:
             _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
             log(f"[{i}/{len(runs)}] {d.name}-{_variant(arm, seed)}: search and its pick's truth already done")
@@ -174,6 +176,14 @@ def _variant(arm: str, seed: int) -> str:
 
 def _truth_key(dataset: str, arm: str, seed: int) -> str:
     return row_key({"variant": _variant(arm, seed), "seed": 0, "protocol_name": TRUTH, "dataset": dataset})
+
+
+def _check_truth_protocol(protocol: ProxyProtocol, prior: dict, rows_path: Path) -> None:
+    """A truth row trained under another truth protocol than the file's now would mix two
+    references in one table, so it stops the run (as a truth study's rows do)."""
+    if ProxyProtocol.from_dict(json.loads(prior["protocol"])).to_dict() != protocol.to_dict():
+        raise UsageError(f"{rows_path} holds {prior['variant']}'s truth on {prior['dataset']} under another truth "
+                         f"protocol than the study file's; delete that row to retrain it, or pass another --out")
 
 
 def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
