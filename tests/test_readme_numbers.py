@@ -562,23 +562,38 @@ def _front_points() -> dict[str, list[str]]:
 
 def test_latency_front_in_the_results(results):
     """Each row of the results' latency_front table is a front point of the committed search
-    report (MAdds, latency, seed-0 top-1) and of the seeds report (params, mean ± std)."""
-    points, seeds = _front_points(), {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |")}
+    report (MAdds, latency, seed-0 top-1) and of the seeds report (params, mean ± std, truth)."""
+    points, seeds, truth = _front_points(), _seeds_rows("default"), _seeds_rows("truth")
     table = _table(RESULTS / "README.md", "| front point | space |")
-    assert len(table) == len(seeds) == 9
+    assert len(table) == len(seeds) == len(truth) == 9
     for row, name in zip(table, seeds):
         point, seed = points[name], seeds[name]
         assert [row[2], row[4], row[5]] == [point[2], point[3], point[5]], (name, row, point)
-        assert [row[3], row[6]] == [seed[3], f"{seed[4]} ± {seed[5]}"], (name, row, seed)
-        assert row[7] == point[8] and (("mf_cpu" in name) == (row[1] == "`mobile_former_cpu`"))
+        assert [row[3], row[6], row[7]] == [seed[3], f"{seed[4]} ± {seed[5]}", truth[name][4]], (name, row, seed)
+        assert row[8] == point[8] and (("mf_cpu" in name) == (row[1] == "`mobile_former_cpu`"))
     fast = seeds["mf_200M_mf_cpu_t13"]
     mean, std, slow_mean, slow_std = _find(rf"at 1.24 ms averages {N} ± {N}% over 3 seeds, where MobileNetV3-Small "
                                            rf"reaches {N} ± {N}% at 2.66 ms", results, "docs/results")
     assert [mean, std, slow_mean, slow_std] == [fast[4], fast[5], *seeds["mnv3_small_111"][4:6]]
+    quoted = _find(rf"model reaches {N}%, level with MobileNetV3-Small-0.61 at 1.11 ms \({N}%\) rather than ahead of "
+                   rf"the 2.66 ms one \({N}%\).+?at 0.97 ms it reaches {N}% against MobileNetV3-Small-0.40's {N}% at "
+                   rf"0.86 ms, and today's space at 3.26 ms reaches {N}% against MobileNetV3-Small-1.30's {N}%",
+                   results, "docs/results")
+    assert list(quoted) == [truth[n][4] for n in ("mf_200M_mf_cpu_t13", "mnv3_small_061", "mnv3_small_111",
+                                                 "mf_50M_mf_cpu_t14", "mnv3_small_040", "mf_200M_mf_t15",
+                                                 "mnv3_small_130")]
+    tau, lo, hi = _find(rf"The proxy ranks these 9 points like the truth at Kendall tau {N} \[{N}, {N}\]", results,
+                        "docs/results")
+    assert f"Kendall tau {tau} [{lo}, {hi}]" in SEEDS_REPORT.read_text()
+
+
+def _seeds_rows(protocol: str) -> dict[str, list[str]]:
+    """The seeds report's rows of one protocol, by variant."""
+    return {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |") if r[0] == protocol}
 
 
 def test_latency_front_in_the_readme(readme):
-    seeds = {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |")}
+    seeds, truth = _seeds_rows("default"), _seeds_rows("truth")
     points = _front_points()
     madds, ms, mean, std, mb_ms, mb_mean, mb_std, today = _find(
         rf"a {N}M-MAdds model at {N} ms averages {N} ± {N}% \(3 seeds\) under the proxy, where MobileNetV3-Small "
@@ -590,6 +605,9 @@ def test_latency_front_in_the_readme(readme):
     trained = pd.concat(pd.read_csv(f)
                         for f in (RESULTS / "latency_front" / "shapes").glob("*M-mobile_former/trials.csv"))
     assert_quoted(today, trained.loc[trained["status"] == "complete", "latency_ms"].min(), "today's fastest")
+    long_mf, long_mb = _find(rf"the 1.24 ms model reaches {N}%, level with MobileNetV3-Small at 1.11 ms \({N}%\)", readme,
+                             "README")
+    assert [long_mf, long_mb] == [truth["mf_200M_mf_cpu_t13"][4], truth["mnv3_small_061"][4]]
 
 
 # ----------------------------------------------------------------------------- links
