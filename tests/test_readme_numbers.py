@@ -605,8 +605,8 @@ def test_latency_front_in_the_readme(readme):
     trained = pd.concat(pd.read_csv(f)
                         for f in (RESULTS / "latency_front" / "shapes").glob("*M-mobile_former/trials.csv"))
     assert_quoted(today, trained.loc[trained["status"] == "complete", "latency_ms"].min(), "today's fastest")
-    long_mf, long_mb = _find(rf"the 1.24 ms model reaches {N}%, level with MobileNetV3-Small at 1.11 ms \({N}%\)", readme,
-                             "README")
+    long_mf, long_mb = _find(rf"the 1.24 ms model reaches {N}%, level with MobileNetV3-Small at 1.11 ms \({N}%\)",
+                             readme, "README")
     assert [long_mf, long_mb] == [truth["mf_200M_mf_cpu_t13"][4], truth["mnv3_small_061"][4]]
 
 
