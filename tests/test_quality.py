@@ -95,9 +95,11 @@ def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
     changed = tmp_path / "search_quality.yaml"   # the same study with a longer truth: its rows are refused
     changed.write_text((EXP / "search_quality.yaml").read_text().replace(
         "synthetic: {epochs: 1, data_fraction: 0.02", "synthetic: {epochs: 2, data_fraction: 0.02"))
+    meta = (tmp_path / "search_quality" / "run.json").read_text()
     assert main(["--experiment", str(changed), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "under another truth protocol" in err and "delete that row" in err
+    assert (tmp_path / "search_quality" / "run.json").read_text() == meta   # nothing rewritten
     folder, files, _ = analyze_study(tmp_path / "search_quality")
     report = (folder / "report.md").read_text()
     assert "| default | 1 |" in report and "no reference set" in report

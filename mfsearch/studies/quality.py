@@ -139,15 +139,17 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     run_dir = Path(out) / study.name
     runs = study.runs()
     finished = [search_finished(study.settings(d, a, s, run_dir)) for d, a, s in runs]  # refuses foreign folders
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
     rows_path = run_dir / ROWS
     done = keyed_rows(rows_path, row_key)
-    todo = []
-    for i, ((d, arm, seed), was_finished) in enumerate(zip(runs, finished), 1):
+    for (d, arm, seed) in runs:   # refused before run.json takes the file's new spec
         prior = done.get(_truth_key(d.name, arm, seed))
         if prior is not None:
             _check_truth_protocol(study.truth[d.name], prior, rows_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
+    todo = []
+    for i, ((d, arm, seed), was_finished) in enumerate(zip(runs, finished), 1):
+        prior = done.get(_truth_key(d.name, arm, seed))
         if prior is not None and was_finished:
             _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
             log(f"[{i}/{len(runs)}] {d.name}-{_variant(arm, seed)}: search and its pick's truth already done")
@@ -181,9 +183,14 @@ def _truth_key(dataset: str, arm: str, seed: int) -> str:
 def _check_truth_protocol(protocol: ProxyProtocol, prior: dict, rows_path: Path) -> None:
     """A truth row trained under another truth protocol than the file's now would mix two
     references in one table, so it stops the run (as a truth study's rows do)."""
-    if ProxyProtocol.from_dict(json.loads(prior["protocol"])).to_dict() != protocol.to_dict():
+    if not _same_protocol(prior, protocol):
         raise UsageError(f"{rows_path} holds {prior['variant']}'s truth on {prior['dataset']} under another truth "
                          f"protocol than the study file's; delete that row to retrain it, or pass another --out")
+
+
+def _same_protocol(row: dict, protocol: ProxyProtocol) -> bool:
+    """Whether `row` trained under `protocol` (an older row lacks newer fields: their defaults)."""
+    return ProxyProtocol.from_dict(json.loads(row["protocol"])).to_dict() == protocol.to_dict()
 
 
 def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
@@ -252,7 +259,7 @@ def _truth_done(run_dir: Path, dataset: str, protocol: ProxyProtocol, cfg: Any) 
     path = run_dir / ROWS
     for row in read_rows(path) if path.is_file() else []:
         if (row.get("protocol_name") == TRUTH and row.get("status") == "complete" and row.get("dataset") == dataset
-                and json.loads(row["protocol"]) == protocol.to_dict() and json.loads(row["config"]) == cfg.to_dict()):
+                and _same_protocol(row, protocol) and json.loads(row["config"]) == cfg.to_dict()):
             return row
     return None
 
