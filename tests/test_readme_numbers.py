@@ -51,10 +51,11 @@ def assert_quoted(quoted: str, value: float, what: str) -> None:
     assert float(f"{value:.{decimals}f}") == float(q), f"{what}: text says {quoted}, the committed file {value}"
 
 
-def _table(path: Path, header: str) -> list[list[str]]:
-    """The rows (cells stripped) of the markdown table whose header line starts with `header`."""
+def _table(path: Path, header: str, which: int = 0) -> list[list[str]]:
+    """The rows (cells stripped) of the markdown table whose header line starts with `header`
+    (the `which`-th such table of the file)."""
     lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    start = [i for i, line in enumerate(lines) if line.startswith(header)][which]
     rows = []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
@@ -487,8 +488,19 @@ def test_search_quality_in_the_results(results, truth_set):
     head = "| arm | seed | pick MAdds"
     picks = _table(QUALITY_REPORT, head)
     assert _table(RESULTS / "README.md", head) == picks
-    (done,) = _find(r"\*\*CIFAR-10: all (\d+) searches are done", results, "docs/results")
-    assert int(done) == len(picks) == 6
+    total, cifar, hard = _find(r"\*\*All (\d+) searches and their picks' truth are done \((\d+) on CIFAR-10, (\d+) "
+                               r"on `shapes_hard`\)", results, "docs/results")
+    hard_picks = _table(QUALITY_REPORT, head, which=1)
+    assert _table(RESULTS / "README.md", head, which=1) == hard_picks
+    assert [int(total), int(cifar), int(hard)] == [len(picks) + len(hard_picks), len(picks), len(hard_picks)]
+    hard_arms = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1", which=1)}
+    quoted = _find(rf"On `shapes_hard` the default's picks average {N}% under `truth`, random sampling's {N}% and "
+                   rf"`before`'s {N}%", results, "docs/results")
+    assert list(quoted) == [hard_arms[a][2] for a in ("default", "random", "before")]
+    top1 = {(r[0], r[1]): r[5] for r in hard_picks}
+    pairs = _find(rf"\(({N}) against ({N})%, ({N}) against ({N})%\)", results, "docs/results")[::2]
+    assert list(pairs) == [top1[("default", "0")], top1[("random", "0")], top1[("default", "1")],
+                           top1[("random", "1")]]
     beats, size, t0, t1, regret, best, best_top1 = _find(
         rf"both seeds' picks beat (\d+) of the (\d+) reference architectures under `truth` \({N} and {N}%\), "
         rf"{N} points behind the set's best \((\w+), {N}%\) on average", results, "docs/results")
@@ -543,6 +555,10 @@ def test_search_quality_in_the_readme(readme):
     b = sorted((float(r[6]), r[3]) for r in every if r[0] == "before")
     assert [best, worst, f"{fill}%"] == [f"{b[0][0]:.2f}", f"{b[-1][0]:.2f}", b[-1][1]]
     assert b[0][0] == min(float(r[6]) for r in every)
+    hard = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1", which=1)}
+    quoted = _find(rf"On `shapes_hard` the default's picks average {N}% under long training, random\s+sampling's {N}% "
+                   rf"and the default before the band's {N}%", readme, "README")
+    assert list(quoted) == [hard[a][2] for a in ("default", "random", "before")]
 
 
 FRONT_REPORT = RESULTS / "latency_front" / "shapes" / "report.md"
