@@ -73,6 +73,19 @@ def test_a_reference_under_another_truth_protocol_gives_no_regret(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "picks.csv")["regret"].isna().all()
 
 
+def test_a_reference_set_still_training_gives_no_regret(tmp_path):
+    """Against the best of a part-trained set every regret would look smaller than it is."""
+    ref, study = tmp_path / "reference", tmp_path / "study"
+    _write_rows(ref, [_truth_row("a", "mobile_former_151m", 80.0)])
+    (ref / "run.json").write_text(json.dumps({"study": "t", "kind": "truth", "spec": {
+        "variants": {"a": {"model": "mobile_former_151m"}, "b": {"model": "mobile_former_151m"}},
+        "sample": {"count": 2}}}))
+    _write_rows(study, [_truth_row("default-seed0", "mobile_former_151m", 83.0, arm="default", search_seed=0)])
+    analyze_quality(study, {"budget": 150e6, "reference": {"cifar10": str(ref)}}, tmp_path / "out")
+    assert "has 1 of its 4 architectures under truth so far" in (tmp_path / "out" / "report.md").read_text()
+    assert pd.read_csv(tmp_path / "out" / "picks.csv")["regret"].isna().all()
+
+
 def test_smoke_size_runs_resumes_and_analyses(tmp_path, capsys):
     """The searches and their picks' truth side by side in 2 worker processes, then resumed
     in this one (one function runs a search and its pick either way)."""

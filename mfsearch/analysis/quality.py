@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..records.appended import read_rows
 from ..records.rows import to_frame
+from ..records.runjson import read_run_json
 from .load import AnalysisError
 from .markdown import num, table
 
@@ -57,8 +58,20 @@ def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd
         why = "trained under another truth protocol" if len(df) else "has no truth rows yet"
         return *empty, f"reference {_shown(folder)} {why}: no regret is computed"
     truth = same.groupby("variant")["final_top1"].mean()
+    planned = reference_size(Path(folder))
+    if planned and len(truth) < planned:   # a set's best so far would flatter every regret
+        return *empty, (f"reference {_shown(folder)} has {len(truth)} of its {planned} architectures under truth so "
+                        "far: no regret until that study finishes")
     note = f"reference: {len(truth)} architectures of {_shown(folder)}"
     return truth, same.groupby("variant")["family"].first(), note
+
+
+def reference_size(folder: Path) -> int | None:
+    """How many architectures a truth study's file names (its variants and random draws, from
+    its run.json), or None where it does not say."""
+    spec = (read_run_json(folder) or {}).get("spec") or {}
+    n = len(spec.get("variants") or {}) + int((spec.get("sample") or {}).get("count", 0))
+    return n or None
 
 
 def pick_table(path: Path, rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
