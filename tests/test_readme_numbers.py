@@ -498,6 +498,15 @@ def test_search_quality_in_the_results(results, truth_set):
                    rf"`before`'s {N}%", results, "docs/results")
     assert list(quoted) == [hard_arms[a][2] for a in ("default", "random", "before")]
     top1 = {(r[0], r[1]): r[5] for r in hard_picks}
+    long1, long2, lo, hi, first = _find(r"`shapes_hard` default seed 1 has trials of ([\d,]+) and (\d+) s against "
+                                        r"(\d+)-(\d+) s for its others, and random seed 0 has a first trial of (\d+) s",
+                                        results, "docs/results")
+    searches = QUALITY_REPORT.parent / "searches"
+    walls = pd.read_csv(searches / "shapes_hard-default-seed1" / "trials.csv")["wall_time"].round().astype(int)
+    slow = sorted(walls, reverse=True)[:2]
+    assert [int(long1.replace(",", "")), int(long2)] == slow
+    assert [int(lo), int(hi)] == [min(w for w in walls if w not in slow), max(w for w in walls if w not in slow)]
+    assert int(first) == round(pd.read_csv(searches / "shapes_hard-random-seed0" / "trials.csv")["wall_time"][0])
     pairs = _find(rf"\(({N}) against ({N})%, ({N}) against ({N})%\)", results, "docs/results")[::2]
     assert list(pairs) == [top1[("default", "0")], top1[("random", "0")], top1[("default", "1")],
                            top1[("random", "1")]]
