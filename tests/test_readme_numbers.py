@@ -501,6 +501,20 @@ def test_search_quality_in_the_results(results, truth_set):
     long1, long2, lo, hi, first = _find(r"`shapes_hard` default seed 1 has trials of ([\d,]+) and (\d+) s against "
                                         r"(\d+)-(\d+) s for its others, and random seed 0 has a first trial of (\d+) s",
                                         results, "docs/results")
+    spread = _find(rf"MF-151M fitted reached {N}% and {N}%, MobileNetV3-Large\s+fitted {N}% and {N}%, "
+                   rf"sample00 {N}% and {N}%\. The two seeds differ by {N}\s+points on average, about as "
+                   rf"much as the (\d+) architectures trained so far differ from each\s+other \(standard "
+                   rf"deviation {N} points at seed 0\)", results, "docs/results")
+    ref = pd.read_json(RESULTS / "search_truth_shapes" / "rows.jsonl", lines=True)
+    ref = ref[(ref["protocol_name"] == "truth") & (ref["status"] == "complete")]
+    top = ref.set_index(["variant", "seed"])["final_top1"]
+    pairs = [(v, s) for v in ("mf151", "mnv3_large_224", "sample00") for s in (0, 1)]
+    assert [float(x) for x in spread[:6]] == pytest.approx([top[k] for k in pairs], abs=0.006)   # to 2 places
+    gaps = [abs(top[(v, 0)] - top[(v, 1)]) for v in ("mf151", "mnv3_large_224", "sample00")]
+    assert_quoted(spread[6], sum(gaps) / 3, "shapes_hard truth: mean seed difference")
+    seed0 = top.xs(0, level="seed")
+    assert int(spread[7]) == len(seed0)
+    assert_quoted(spread[8], seed0.std(), "shapes_hard truth: spread between architectures")
     searches = QUALITY_REPORT.parent / "searches"
     walls = pd.read_csv(searches / "shapes_hard-default-seed1" / "trials.csv")["wall_time"].round().astype(int)
     slow = sorted(walls, reverse=True)[:2]
@@ -568,6 +582,9 @@ def test_search_quality_in_the_readme(readme):
     quoted = _find(rf"On `shapes_hard` the default's picks average {N}% under long training, random\s+sampling's {N}% "
                    rf"and the default before the band's {N}%", readme, "README")
     assert list(quoted) == [hard[a][2] for a in ("default", "random", "before")]
+    (seed_gap,) = _find(rf"that\s+truth's two seeds of one architecture differ by {N} points on average", readme,
+                        "README")
+    assert seed_gap in _flat(RESULTS / "README.md")
 
 
 FRONT_REPORT = RESULTS / "latency_front" / "shapes" / "report.md"
