@@ -15,6 +15,7 @@ and scores at chance after a few hundred steps), not by its weights.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -93,6 +94,11 @@ class ProxyProtocol:
         """A stored protocol; fields it predates take the value that reproduces what it ran
         (not today's default: dropout was as shipped before `regularization` existed)."""
         return cls(**{**BEFORE_THE_FIELD, **d})
+
+    @classmethod
+    def of_row(cls, row: dict) -> ProxyProtocol:
+        """The protocol a result row trained under (its stored JSON, read as `from_dict` does)."""
+        return cls.from_dict(json.loads(row["protocol"]))
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs to train: `epochs`, or more when that many passes would take fewer than `min_steps` steps."""

@@ -56,7 +56,7 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
     stored = json.dumps(protocol.to_dict(), sort_keys=True)
     # rows of another rung length (an earlier session's --final-length) are not this rung's
     done = {k: r for k, r in keyed_rows(path, lambda r: (r["confirms"], r["seed"])).items()
-            if json.dumps(ProxyProtocol.from_dict(json.loads(r["protocol"])).to_dict(), sort_keys=True) == stored}
+            if json.dumps(ProxyProtocol.of_row(r).to_dict(), sort_keys=True) == stored}
     jobs = [(row, s) for _, row in top.iterrows() for s in extra_seeds(settings)]
     log(f"finalists: the best {len(top)} trial(s), {settings.confirm_seeds} training(s) each on "
         f"{protocol.epochs} epoch(s) x {protocol.data_fraction:.0%} of the data "

@@ -141,15 +141,14 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     finished = [search_finished(study.settings(d, a, s, run_dir)) for d, a, s in runs]  # refuses foreign folders
     rows_path = run_dir / ROWS
     done = keyed_rows(rows_path, row_key)
-    for (d, arm, seed) in runs:   # refused before run.json takes the file's new spec
-        prior = done.get(_truth_key(d.name, arm, seed))
+    priors = [done.get(_truth_key(d.name, arm, seed)) for d, arm, seed in runs]
+    for (d, _, _), prior in zip(runs, priors):   # refused before run.json takes the file's new spec
         if prior is not None:
             _check_truth_protocol(study.truth[d.name], prior, rows_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
     todo = []
-    for i, ((d, arm, seed), was_finished) in enumerate(zip(runs, finished), 1):
-        prior = done.get(_truth_key(d.name, arm, seed))
+    for i, ((d, arm, seed), was_finished, prior) in enumerate(zip(runs, finished, priors), 1):
         if prior is not None and was_finished:
             _check_pick(study.settings(d, arm, seed, run_dir), prior, run_dir)
             log(f"[{i}/{len(runs)}] {d.name}-{_variant(arm, seed)}: search and its pick's truth already done")
@@ -189,8 +188,7 @@ def _check_truth_protocol(protocol: ProxyProtocol, prior: dict, rows_path: Path)
 
 
 def _same_protocol(row: dict, protocol: ProxyProtocol) -> bool:
-    """Whether `row` trained under `protocol` (an older row lacks newer fields: their defaults)."""
-    return ProxyProtocol.from_dict(json.loads(row["protocol"])).to_dict() == protocol.to_dict()
+    return ProxyProtocol.of_row(row).to_dict() == protocol.to_dict()
 
 
 def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
