@@ -1,11 +1,15 @@
 """Leaf helpers every layer may import: the user-error type, one-line error text, the
-command-line parser both CLIs share, budget/duration parsing and MAdds/parameter formatting."""
+command-line parser both CLIs share, budget/duration parsing and MAdds/parameter formatting,
+and the guard that ends a worker process with its parent."""
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
+import threading
+import time
 
 
 class UsageError(Exception):
@@ -16,6 +20,20 @@ def one_line(err: BaseException | str) -> str:
     """An exception (or text) as a single line, for messages that must stay one line."""
     text = err if isinstance(err, str) else (str(err) or type(err).__name__)
     return " ".join(text.split())
+
+
+def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Call first in a worker process, with the pid of the process that started it: the
+    worker exits as soon as that one is gone (even if it went before this call). A killed
+    study (SIGTERM or SIGKILL) otherwise leaves its workers training as orphans, each
+    holding a core and slowing whatever runs next on the machine."""
+
+    def watch() -> None:
+        while os.getppid() == parent:   # an orphan is adopted by init or a subreaper
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class OneLineParser(argparse.ArgumentParser):

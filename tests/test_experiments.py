@@ -1,6 +1,7 @@
 """Every study file loads at both sizes and its smoke size runs end to end."""
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -317,3 +318,49 @@ def test_a_variant_may_be_a_config_file_relative_to_the_repository(tmp_path, mon
     bad.write_text("variants: {a: {model: front/nope.json}}\ndataset: synthetic\nsizes: {smoke: {}, full: {}}\n")
     with pytest.raises(UsageError, match="config file .*front/nope.json not found"):
         load_study(bad, "full")
+
+
+def _state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a live process, None once it is gone or a zombie (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in "ZX" else (fields[0], int(fields[1]))
+
+
+def _children(pid: int) -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (st := _state(int(p.name))) and st[1] == pid}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_study_is_killed():
+    """A study killed with SIGKILL (no cleanup runs) leaves no worker training as an orphan:
+    each worker watches its parent and exits with it. Without the guard the workers below
+    would sleep on for a minute."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import time; from mfsearch.studies.training import side_by_side; "
+            "list(side_by_side(time.sleep, [60, 60], 2))")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    kids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(kids) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            kids = _children(parent.pid)
+        assert len(kids) >= 2, "the workers never started"
+        time.sleep(1.0)   # past their initializer, into the sleep
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while (alive := [k for k in kids if _state(k)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive == [], f"workers {alive} outlived their study"
+    finally:
+        for k in kids:
+            if _state(k):
+                os.kill(k, signal.SIGKILL)

@@ -10,13 +10,14 @@ trial may belong to a live worker on another machine, so nothing is re-queued th
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..common import UsageError, one_line
+from ..common import UsageError, exit_with_parent, one_line
 from ..train import TrialPruned
 from .evaluate import constraints, evaluate_params, make_space, trial_epochs
 from .settings import COST_COLUMNS, SearchSettings
@@ -138,7 +139,8 @@ def worker_loop(settings: SearchSettings, deadline: float | None,
             on_row(row)
 
 
-def _worker_main(settings_dict: dict, deadline: float | None) -> None:
+def _worker_main(settings_dict: dict, deadline: float | None, parent: int) -> None:
+    exit_with_parent(parent)
     import warnings
     warnings.filterwarnings("ignore")
     worker_loop(SearchSettings.from_dict(settings_dict), deadline)
@@ -163,7 +165,8 @@ def run_optuna(settings: SearchSettings, deadline: float | None, progress: Calla
         worker_loop(settings, deadline, on_row=lambda _: progress(rows_from_study(study)))
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, args=(settings.to_dict(), deadline), daemon=False)
+        procs = [ctx.Process(target=_worker_main, args=(settings.to_dict(), deadline, os.getpid()),
+                             daemon=False)
                  for _ in range(settings.workers)]
         for p in procs:
             p.start()

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..common import UsageError
+from ..common import UsageError, exit_with_parent
 from ..data import load_dataset
 from ..models.checkpoint import save_checkpoint
 from ..records.appended import append_rows, keyed_rows
@@ -156,8 +156,10 @@ def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: boo
 def side_by_side(fn: Callable[[Any], Any], jobs: list, workers: int) -> Iterator[tuple[Any, Any]]:
     """(job, fn(job)) for every job, in `workers` spawned processes (a forked torch can
     deadlock), each as it finishes; the list's order decides which start first. Stopping
-    cancels the queue. `fn` must pickle: a module-level function or a partial of one."""
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    cancels the queue, and a worker whose parent is killed exits too. `fn` must pickle: a
+    module-level function or a partial of one."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(fn, job): job for job in jobs}
         for future in as_completed(futures):
