@@ -378,11 +378,20 @@ def test_search_truth_in_the_readme(readme, truth, truth_set):
     (ref_gap,) = _find(rf"Best Mobile-Former minus best MobileNetV3 under the truth: {N} points", _flat(TRUTH_REPORT),
                        "search_truth report")
     assert_quoted(gap, _num(ref_gap), "search_truth: best against best")
+    tau, lo, hi, pick, regret, gap = _find(
+        rf"On `shapes_hard` \(`search_truth_shapes`, `truth` = 16 epochs on all 5,000 images\) the default protocol "
+        rf"ranks the same 16 at {N} \[{N}, {N}\] and again picks (\w+), the best there too \(regret {N}\), though one "
+        rf"seed of that truth is noisy \(seeds of one architecture {N} points apart on average\)", readme, "README")
+    shapes = next(r for r in _table(SHAPES_TRUTH_REPORT, "| protocol | kind") if r[0] == "default")
+    assert [tau, lo, hi, pick, regret] == [shapes[4], *_bounds(shapes[5]), shapes[9], shapes[10]]
+    assert pick == d[9] and float(regret) == 0
+    assert _find(rf"mean gap between seeds {N} points", _flat(SHAPES_TRUTH_REPORT), "its report") == (gap,)
 
 
-def test_search_truth_table_in_the_results(results, truth, truth_set):
+def _assert_protocol_table(which: int, truth: dict[str, list[str]]) -> None:
+    """docs/results' `which`-th table of protocols against a truth quotes the report's table."""
     seen = set()
-    for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs truth (95%)"):
+    for row in _table(RESULTS / "README.md", "| protocol | Kendall tau vs truth (95%)", which=which):
         name = re.search(r"`(\w+)`", row[0]).group(1)
         ref = truth[name]
         tau, lo, hi = re.fullmatch(rf"{N} \[{N}, {N}\]", row[1]).groups()
@@ -394,9 +403,13 @@ def test_search_truth_table_in_the_results(results, truth, truth_set):
         assert row[4] == ref[9], name
         seen.add(name)
     assert seen == set(truth)
+
+
+def test_search_truth_table_in_the_results(results, truth, truth_set):
+    _assert_protocol_table(0, truth)
     report = _flat(TRUTH_REPORT)
     rows, = _find(rf"16 architectures, {N} complete rows", report, "search_truth report")
-    assert _find(rf"\*\*In progress:\*\* {N} of 259 rows", results, "docs/results/README.md") == (rows,)
+    assert _find(rf"\*\*Not finished:\*\* {N} of 259 rows", results, "docs/results/README.md") == (rows,)
     gap, std = _find(rf"mean gap between seeds {N} points, against a standard deviation of {N} points", report,
                      "search_truth report")
     said = _find(rf"the seeds differ by {N} points on average, against a standard deviation of {N} points", results,
@@ -481,6 +494,7 @@ def test_profile_table_in_the_latency_doc():
 
 
 QUALITY_REPORT = RESULTS / "search_quality" / "report.md"
+SHAPES_TRUTH_REPORT = RESULTS / "search_truth_shapes" / "report.md"
 
 
 def test_search_quality_in_the_results(results, truth_set):
@@ -501,10 +515,9 @@ def test_search_quality_in_the_results(results, truth_set):
     long1, long2, lo, hi, first = _find(r"`shapes_hard` default seed 1 has trials of ([\d,]+) and (\d+) s against "
                                         r"(\d+)-(\d+) s for its others, and random seed 0 has a first trial of (\d+) s",
                                         results, "docs/results")
-    spread = _find(rf"MF-151M fitted reached {N}% and {N}%, MobileNetV3-Large\s+fitted {N}% and {N}%, "
-                   rf"sample00 {N}% and {N}%\. The two seeds differ by {N}\s+points on average, about as "
-                   rf"much as the (\d+) architectures trained so far differ from each\s+other \(standard "
-                   rf"deviation {N} points at seed 0\)", results, "docs/results")
+    spread = _find(rf"MF-151M\s+fitted reached {N}% and {N}%, MobileNetV3-Large fitted {N}% and {N}%, sample00\s+"
+                   rf"{N}% and {N}%\. The two seeds differ by {N} points on average, about as much as\s+the (\d+) "
+                   rf"architectures differ from each other \(standard deviation {N} points", results, "docs/results")
     ref = pd.read_json(RESULTS / "search_truth_shapes" / "rows.jsonl", lines=True)
     ref = ref[(ref["protocol_name"] == "truth") & (ref["status"] == "complete")]
     top = ref.set_index(["variant", "seed"])["final_top1"]
@@ -512,9 +525,26 @@ def test_search_quality_in_the_results(results, truth_set):
     assert [float(x) for x in spread[:6]] == pytest.approx([top[k] for k in pairs], abs=0.006)   # to 2 places
     gaps = [abs(top[(v, 0)] - top[(v, 1)]) for v in ("mf151", "mnv3_large_224", "sample00")]
     assert_quoted(spread[6], sum(gaps) / 3, "shapes_hard truth: mean seed difference")
-    seed0 = top.xs(0, level="seed")
-    assert int(spread[7]) == len(seed0)
-    assert_quoted(spread[8], seed0.std(), "shapes_hard truth: spread between architectures")
+    assert int(spread[7]) == len(top.xs(0, level="seed")) == len(_table(SHAPES_TRUTH_REPORT, "| variant | family"))
+    assert _find(rf"mean gap between seeds {N} points, against a standard deviation of {N} points",
+                 _flat(SHAPES_TRUTH_REPORT), "search_truth_shapes report") == (spread[6], spread[8])
+    regrets = _find(rf"`before`'s {N}%: regret {N}, {N} and {N} points\.\*\* The best of the (\d+) reference "
+                    rf"architectures is (\w+) \({N}%\), the same architecture as on CIFAR-10", results, "docs/results")
+    assert list(regrets[1:4]) == [hard_arms[a][4] for a in ("default", "random", "before")]
+    best = _table(SHAPES_TRUTH_REPORT, "| variant | family")[0]
+    assert [regrets[4], regrets[5], regrets[6]] == [spread[7], best[0], best[3]] and best[0] == truth_set[0][0]
+    near, far = _find(rf"default seed 1's pick came within 1 point of the best \({N}\), seed 0's did not \({N}\)",
+                      results, "docs/results")
+    assert [near, far] == [r[6] for r in sorted(hard_picks, key=lambda r: r[1], reverse=True) if r[0] == "default"]
+    assert float(near) < 1 < float(far)
+    inside, outside = _find(rf"regrets \(all under (\d+) points\) are inside one seed's noise; `before`'s {N} is not",
+                            results, "docs/results")
+    assert max(float(r[6]) for r in hard_picks if r[0] != "before") < int(inside) < float(spread[6])
+    assert outside == hard_arms["before"][4] and float(outside) > float(spread[6])
+    (tau,) = _find(rf"the default protocol ranks the 16 there at Kendall tau {N} and picks the same best as on "
+                   rf"CIFAR-10", results, "docs/results")
+    shapes_default = next(r for r in _table(SHAPES_TRUTH_REPORT, "| protocol | kind") if r[0] == "default")
+    assert tau == shapes_default[4] and shapes_default[9] == best[0]
     searches = QUALITY_REPORT.parent / "searches"
     walls = pd.read_csv(searches / "shapes_hard-default-seed1" / "trials.csv")["wall_time"].round().astype(int)
     slow = sorted(walls, reverse=True)[:2]
@@ -580,11 +610,16 @@ def test_search_quality_in_the_readme(readme):
     assert b[0][0] == min(float(r[6]) for r in every)
     hard = {r[0]: r for r in _table(QUALITY_REPORT, "| arm | seeds | truth top-1", which=1)}
     quoted = _find(rf"On `shapes_hard` the default's picks average {N}% under long training, random\s+sampling's {N}% "
-                   rf"and the default before the band's {N}%", readme, "README")
-    assert list(quoted) == [hard[a][2] for a in ("default", "random", "before")]
-    (seed_gap,) = _find(rf"that\s+truth's two seeds of one architecture differ by {N} points on average", readme,
-                        "README")
+                   rf"and the default before the band's {N}%: {N}, {N} and {N} points behind the best of "
+                   rf"`search_truth_shapes`' (\d+),", readme, "README")
+    arms = ("default", "random", "before")
+    assert list(quoted[:6]) == [hard[a][2] for a in arms] + [hard[a][4] for a in arms]
+    assert f"beats (of {quoted[6]})" in QUALITY_REPORT.read_text().split("## shapes_hard")[1]
+    (seed_gap,) = _find(rf"that truth's two seeds of one architecture differ by {N} points on average, so only the "
+                        rf"gap to the default before the band is larger than one seed's noise", readme, "README")
     assert seed_gap in _flat(RESULTS / "README.md")
+    regrets = {a: float(hard[a][4]) for a in arms}
+    assert regrets["before"] > float(seed_gap) > max(regrets["default"], regrets["random"])
 
 
 FRONT_REPORT = RESULTS / "latency_front" / "shapes" / "report.md"
@@ -677,3 +712,46 @@ def test_links_and_figures_resolve(doc):
         if anchor:
             headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", dest.read_text(), flags=re.S), flags=re.M)
             assert anchor in {_slug(h) for h in headings}, f"{doc}: no heading for #{anchor} in {dest.name}"
+
+
+
+def test_search_truth_shapes_in_the_results(results):
+    """The shapes_hard truth section quotes its report: the protocol table, the first picks, the
+    seed spread and the families."""
+    report = _flat(SHAPES_TRUTH_REPORT)
+    truth = {r[0]: r for r in _table(SHAPES_TRUTH_REPORT, "| protocol | kind | n | seeds | Kendall tau")}
+    _assert_protocol_table(1, truth)
+    archs = _table(SHAPES_TRUTH_REPORT, "| variant | family | MAdds (M) | truth top-1")
+    (rows,) = _find(r"16 architectures, (\d+) complete rows", report, "search_truth_shapes report")
+    assert _find(r"All (\d+) rows are done", results, "docs/results/README.md") == (rows,)
+    assert int(rows) == len(pd.read_json(RESULTS / "search_truth_shapes" / "rows.jsonl", lines=True))
+    said = _find(rf"default protocol ranks the 16 at Kendall tau {N} \[{N}, {N}\] and the rung at {N} \[{N}, {N}\], "
+                 rf"the only intervals clear of 0; both first picks are (\w+), the truth's best at {N}% \({N} points "
+                 rf"ahead of the second\), as on CIFAR-10\. MAdds, parameters and the 0-epoch scores rank them at {N} "
+                 rf"to {N}\.", results, "docs/results/README.md")
+    d, rung = truth["default"], truth["rung2"]
+    assert list(said[:6]) == [d[4], *_bounds(d[5]), rung[4], *_bounds(rung[5])]
+    assert [p for p, r in truth.items() if _interval(r[5])[0] > 0] == ["default", "rung2"]
+    assert said[6] == d[9] == rung[9] == archs[0][0] and said[7] == archs[0][3]
+    assert_quoted(said[8], float(archs[0][3]) - float(archs[1][3]), "search_truth_shapes: the best's lead")
+    others = [float(truth[p][4]) for p in ("madds", "params", "synflow", "grad_norm", "naswot")]
+    assert [_num(said[9]), _num(said[10])] == [min(others), max(others)]
+    gap, std = _find(rf"mean gap between seeds {N} points, against a standard deviation of {N} points", report,
+                     "search_truth_shapes report")
+    cifar = _find(rf"mean gap between seeds {N} points, against a standard deviation of {N} points",
+                  _flat(TRUTH_REPORT), "search_truth report")
+    assert _find(rf"two seeds the seeds differ by {N} points on average, against a standard deviation of {N} points "
+                 rf"between architectures \(on CIFAR-10: {N} against {N}\)", results,
+                 "docs/results/README.md") == (gap, std, *cifar)
+    mf_best, lead, mn_best, below, total, lo, hi, mf151 = _find(
+        rf"the best Mobile-Former \(\w+, {N}%\) is {N} points ahead of the best MobileNetV3 \(Large at 192 px, {N}%\), "
+        rf"but (\d+) of the (\d+) Mobile-Formers end below it \({N}-{N}%\), MF-151M fitted among them \({N}%",
+        results, "docs/results/README.md")
+    mf = [r for r in archs if r[1] == "mobile_former"]
+    mn = [r for r in archs if r[1] == "mobilenet_v3"]
+    assert [mf_best, mn_best] == [mf[0][3], mn[0][3]] and mn[0][0] == "mnv3_large_192"
+    assert_quoted(lead, float(mf[0][3]) - float(mn[0][3]), "search_truth_shapes: best against best")
+    under = [float(r[3]) for r in mf if float(r[3]) < float(mn[0][3])]
+    assert [int(below), int(total)] == [len(under), len(mf)]
+    assert [float(lo), float(hi)] == [min(under), max(under)]
+    assert mf151 == next(r[3] for r in archs if r[0] == "mf151")
