@@ -97,7 +97,8 @@ class ProxyProtocol:
 
     @classmethod
     def of_row(cls, row: dict) -> ProxyProtocol:
-        """The protocol a result row trained under (its stored JSON, read as `from_dict` does)."""
+        """The protocol a result row trained under (its stored JSON, read as `from_dict` does, so
+        a row from before a field compares equal to the protocol it ran)."""
         return cls.from_dict(json.loads(row["protocol"]))
 
     def epochs_for(self, steps_per_epoch: int) -> int:

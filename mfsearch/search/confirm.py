@@ -53,10 +53,9 @@ def confirm_top(settings: SearchSettings, df: pd.DataFrame,
         return None
     path = settings.run_dir / ROWS
     protocol = settings.final_protocol()
-    stored = json.dumps(protocol.to_dict(), sort_keys=True)
     # rows of another rung length (an earlier session's --final-length) are not this rung's
     done = {k: r for k, r in keyed_rows(path, lambda r: (r["confirms"], r["seed"])).items()
-            if json.dumps(ProxyProtocol.of_row(r).to_dict(), sort_keys=True) == stored}
+            if ProxyProtocol.of_row(r) == protocol}
     jobs = [(row, s) for _, row in top.iterrows() for s in extra_seeds(settings)]
     log(f"finalists: the best {len(top)} trial(s), {settings.confirm_seeds} training(s) each on "
         f"{protocol.epochs} epoch(s) x {protocol.data_fraction:.0%} of the data "

@@ -182,13 +182,9 @@ def _truth_key(dataset: str, arm: str, seed: int) -> str:
 def _check_truth_protocol(protocol: ProxyProtocol, prior: dict, rows_path: Path) -> None:
     """A truth row trained under another truth protocol than the file's now would mix two
     references in one table, so it stops the run (as a truth study's rows do)."""
-    if not _same_protocol(prior, protocol):
+    if ProxyProtocol.of_row(prior) != protocol:
         raise UsageError(f"{rows_path} holds {prior['variant']}'s truth on {prior['dataset']} under another truth "
                          f"protocol than the study file's; delete that row to retrain it, or pass another --out")
-
-
-def _same_protocol(row: dict, protocol: ProxyProtocol) -> bool:
-    return ProxyProtocol.of_row(row).to_dict() == protocol.to_dict()
 
 
 def _check_pick(settings: SearchSettings, prior: dict, run_dir: Path) -> bool:
@@ -257,7 +253,7 @@ def _truth_done(run_dir: Path, dataset: str, protocol: ProxyProtocol, cfg: Any) 
     path = run_dir / ROWS
     for row in read_rows(path) if path.is_file() else []:
         if (row.get("protocol_name") == TRUTH and row.get("status") == "complete" and row.get("dataset") == dataset
-                and _same_protocol(row, protocol) and json.loads(row["config"]) == cfg.to_dict()):
+                and ProxyProtocol.of_row(row) == protocol and json.loads(row["config"]) == cfg.to_dict()):
             return row
     return None
 

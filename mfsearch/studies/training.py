@@ -207,8 +207,7 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
         if cfg is None or proto is None or row["dataset"] not in data \
                 or not study.wants(data[row["dataset"]], row["protocol_name"], row["variant"], row["seed"]):
             continue  # dropped from the file: kept on disk, left out of this study's table
-        stored = ProxyProtocol.of_row(row).to_dict()  # older rows lack newer fields
-        if json.loads(row["config"]) != cfg.to_dict() or stored != proto.to_dict():
+        if json.loads(row["config"]) != cfg.to_dict() or ProxyProtocol.of_row(row) != proto:
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")
         done[key] = row
