@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import UsageError
 from .data import InMemoryData, make_loaders, stratified_subset
 from .evaluation import accuracy as evaluate  # evaluate(model, loader, autocast) -> top-1 %
 from .flops import estimate_flops, estimate_params
@@ -137,6 +138,7 @@ class ProxyResult:
     images_seen: int = 0
     num_classes: int = 0              # of the dataset: chance is 100 / num_classes %
     threads: int = 0                  # torch's CPU threads while it trained: the wall times depend on them
+    device: str = ""                  # what it trained on (cpu, cuda:0): so do the times and, slightly, the numbers
     state_dict: dict | None = field(default=None, repr=False)   # trained weights (CPU), when asked for
 
 
@@ -146,6 +148,23 @@ def planned_epochs(data: InMemoryData, protocol: ProxyProtocol, seed: int = 0) -
     n = len(stratified_subset(data.train_y, protocol.data_fraction, seed)) if protocol.data_fraction < 1 \
         else len(data.train_y)
     return protocol.epochs_for(n // protocol.batch_size)   # the training loader drops the last partial batch
+
+
+def check_device(device: str) -> None:
+    """A UsageError unless `device` names one train_proxy takes (cpu, cuda, cuda:N, auto)."""
+    if device not in ("cpu", "cuda", "auto") and not device.startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+
+
+def resolve_device(device: str) -> str:
+    """The device to train on: `auto` is CUDA where torch sees it, else the CPU; a CUDA
+    device on a machine without one is a UsageError that says what to pass instead."""
+    check_device(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu")
+    return device
 
 
 def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
@@ -257,7 +276,8 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
     start = time.perf_counter()
     res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
-                         proxy_resolution=res, num_classes=data.num_classes, threads=torch.get_num_threads())
+                         proxy_resolution=res, num_classes=data.num_classes, threads=torch.get_num_threads(),
+                         device=str(dev))
     torch.manual_seed(seed)
     channels_last = dev.type == "cpu"
     model = create_model(cfg, num_classes=data.num_classes).to(dev)

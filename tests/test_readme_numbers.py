@@ -755,3 +755,27 @@ def test_search_truth_shapes_in_the_results(results):
     assert [int(below), int(total)] == [len(under), len(mf)]
     assert [float(lo), float(hi)] == [min(under), max(under)]
     assert mf151 == next(r[3] for r in archs if r[0] == "mf151")
+
+
+LF_CIFAR = RESULTS / "latency_front_shapes_cifar"
+
+
+def test_latency_front_shapes_cifar_in_the_results(readme, results):
+    """The unfinished CIFAR-10 retraining of the shapes front: the rows said done are the
+    committed rows, and every truth top-1 quoted is its report's."""
+    rows = pd.read_json(LF_CIFAR / "rows.jsonl", lines=True)
+    assert _find(r"\*\*Not finished:\*\* (\d+) of 60 rows, all under `truth`", results,
+                 "docs/results/README.md") == (str(len(rows)),)
+    assert set(rows["protocol_name"]) == {"truth"} and set(rows["device"]) == {"cuda"}
+    report = {(r[0], r[1]): r for r in _table(LF_CIFAR / "report.md", "| protocol | variant |")}
+    mf = report[("truth", "mf_200M_mf_cpu_t13")]
+    assert _find(rf"\| Mobile-Former 200M / 13 \(`mobile_former_cpu`, 10.4M MAdds\) \| 1.24 \| {N} \| 1 \(seed 1\) \|",
+                 results, "docs/results/README.md") == (mf[4],) and mf[6] == "1"
+    for variant, width, ms in (("mnv3_small_040", "0.40", "0.86"), ("mnv3_small_061", "0.61", "1.11"),
+                               ("mnv3_small_083", "0.83", "1.46")):
+        row = report[("truth", variant)]
+        assert _find(rf"\| MobileNetV3-Small {width} \| {ms} \| {N} ± {N} \| 2 \|", results,
+                     "docs/results/README.md") == (row[4], row[5]) and row[6] == "2"
+    mf, s061, s083 = (report[("truth", v)][4] for v in ("mf_200M_mf_cpu_t13", "mnv3_small_061", "mnv3_small_083"))
+    assert _find(rf"model reaches {N}% \(one seed\) against {N}% and {N}% \(two seeds each\)", readme,
+                 "README") == (mf, s061, s083)

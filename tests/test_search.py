@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from mfsearch.cli.search import main
 from mfsearch.common import UsageError, parse_budget, parse_duration
@@ -263,6 +264,9 @@ BAD = [
     (["--budget", "150M", "--save-weights", "some"], "--save-weights must be one of"),
     (["--experiment", "experiments/tokens.yaml", "--save-weights", "best"], "every run"),
     (["--budget", "150M", "--space", "mobilenet_v3"], "needs a Mobile-Former space"),
+    (["--experiment", "experiments/tokens.yaml", "--device", "tpu"], "unknown device"),
+    *([] if torch.cuda.is_available() else   # a study's trainings go to the device too, checked before any
+      [(["--experiment", "experiments/tokens.yaml", "--device", "cuda"], "no CUDA device")]),
 ]
 
 
@@ -297,7 +301,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
         assert code == 2, (args, err[-1500:])
         assert len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
         assert msg in err, (args, err)
-    assert _digest(existing) == before
+    assert _digest(existing) == before and not (out / "tokens").exists()
     assert sorted(p.name for p in out.iterdir()) == ["existing"]
 
 

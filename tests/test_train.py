@@ -41,6 +41,7 @@ def test_metrics_recorded(tiny_run):
     assert r.flops == mfsearch.estimate_flops("mobile_former_26m") and r.params == 3232788
     assert r.images_per_s > 0 and r.wall_time >= r.train_time > 0 and r.proxy_resolution == 32
     assert r.threads == torch.get_num_threads() and row_from_proxy(r)["threads"] == r.threads   # the times' context
+    assert r.device == "cpu" and row_from_proxy(r)["device"] == "cpu"
 
 
 def test_trained_weights_saved_and_reloaded_give_identical_outputs(synthetic, tiny_run, tmp_path):

@@ -228,7 +228,7 @@ def analyze_variants(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path
              f"Dataset {df['dataset'].iloc[0]}; protocol(s): " + ", ".join(
                  f"{n}: {json.loads(p)['epochs']} ep on {json.loads(p)['data_fraction']:.0%}"
                  for n, p in df.groupby('protocol_name')['protocol'].first().items())
-             + f"; seeds {sorted(df['seed'].unique().tolist())}.", "", "![study](study.png)", ""]
+             + f"; seeds {sorted(df['seed'].unique().tolist())}{_devices(df)}.", "", "![study](study.png)", ""]
     lines += markdown_table(["protocol", "variant", "MAdds (M)", "params (M)", "top-1 mean (%)", "std", "seeds"],
                             [[r.protocol_name, r.variant, f"{r.flops / 1e6:.1f}", f"{r.params / 1e6:.2f}",
                               f"{r.top1_mean:.2f}", f"{r.top1_std:.2f}", r.seeds] for r in table.itertuples()])
@@ -350,6 +350,12 @@ def _truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], s
 def analyze_datasets(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path], str]:
     """A `datasets` study (the same variants on several datasets): does the cheap one rank like the real one?"""
     return _datasets(meta, study_rows(path, meta, out), out)
+
+
+def _devices(df: pd.DataFrame) -> str:
+    """'; trained on cuda': the devices the rows recorded ('' for rows from before they did)."""
+    seen = sorted(set(df["device"].dropna().astype(str))) if "device" in df else []
+    return f"; trained on {', '.join(seen)}" if seen else ""
 
 
 def _datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:

@@ -116,7 +116,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="run name (default: budget and time); reuse a name to resume that run")
     p.add_argument("--out", default="runs", help="folder holding run folders (default runs/)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto: what trials (or a study's "
+                   "trainings) train on; latency is always measured on the CPU")
     p.add_argument("--storage", help="Optuna storage URL (default: a journal file in the run folder); "
                    "postgresql://... shares a study across machines")
     p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); with --backend ray")
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             if args.save_weights not in (None, "all", "none"):
                 raise UsageError("a study keeps the weights of every run (--save-weights all) or none (default)")
             run_study(load_study(args.experiment, args.size), out=args.out, save_weights=args.save_weights == "all",
-                      workers=args.workers, threads=args.threads)
+                      workers=args.workers, threads=args.threads, device=args.device)
             return 0
         timeout = parse_duration(args.timeout)
         settings = settings_from_args(args)

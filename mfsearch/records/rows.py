@@ -6,8 +6,8 @@ One row per trial (and per baseline) with: trial_id, run, backend, family, statu
 architecture's resolution, 1000 classes), params, proxy_resolution, top1_per_epoch
 (JSON list, %), final_top1, best_top1, score (what ranks the row: final_top1 for a
 trained protocol, the zero-cost score for a 0-epoch one), train_loss (JSON list), epochs_done,
-wall_time, train_time, images_per_s (training), threads (torch's, while training), error, seed,
-dataset, protocol (JSON).
+wall_time, train_time, images_per_s (training), threads (torch's, while training), device
+(what it trained on; rows from before it existed leave it empty), error, seed, dataset, protocol (JSON).
 
 A detection study's row (`row_from_detection`) keeps its own measured columns (AP, AP50,
 AP75, MAdds and parameters per detector part) and its config and protocol as JSON objects,
@@ -24,8 +24,8 @@ import pandas as pd
 STATUSES = ("complete", "pruned", "infeasible", "failed")
 BASE_COLUMNS = ["trial_id", "run", "backend", "family", "status", "config", "flops", "params",
                 "proxy_resolution", "top1_per_epoch", "final_top1", "best_top1", "score", "train_loss", "epochs_done",
-                "wall_time", "train_time", "images_per_s", "threads", "error", "seed", "dataset", "num_classes",
-                "protocol"]
+                "wall_time", "train_time", "images_per_s", "threads", "device", "error", "seed", "dataset",
+                "num_classes", "protocol"]
 
 
 def identity(trial_id: Any, run: str, backend: str, config: Any, seed: int, dataset: str, protocol: Any,
@@ -55,7 +55,8 @@ def row_from_proxy(result: Any, **fields: Any) -> dict[str, Any]:
                   train_loss=result.train_loss,
                   epochs_done=result.epochs_done, wall_time=result.wall_time,
                   train_time=round(result.train_time, 3), images_per_s=result.images_per_s, error=result.error,
-                  num_classes=result.num_classes or None, threads=result.threads or None)
+                  num_classes=result.num_classes or None, threads=result.threads or None,
+                  device=result.device or None)
     values.update(fields)
     return make_row(**values)
 

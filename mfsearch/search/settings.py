@@ -5,14 +5,12 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-import torch
-
 from spaces import SPACES, MobileFormerSpace, load_space
 
 from ..common import UsageError
 from ..data import DATASETS, DEFAULT_DATASET, DEFAULT_TEST_SPLIT
 from ..latency import RUNTIMES
-from ..train import ProxyProtocol
+from ..train import ProxyProtocol, check_device, resolve_device
 
 BACKENDS = ("optuna", "ray")
 OBJECTIVES = ("accuracy", "pareto")
@@ -145,8 +143,7 @@ class SearchSettings:
                              f"got {self.final_length}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
-            raise UsageError(f"unknown device {self.device!r}; use cpu, cuda, cuda:N or auto")
+        check_device(self.device)
         if self.storage and "://" not in self.storage:
             raise UsageError(f"--storage {self.storage!r} is not a database URL; use e.g. "
                              "postgresql://user:pw@host/db, "
@@ -172,12 +169,7 @@ class SearchSettings:
         return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
 
     def resolved_device(self) -> str:
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        if self.device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise UsageError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
-        return self.device
+        return resolve_device(self.device)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -23,9 +23,9 @@ def load_budgets(path: Path, raw: dict, size: str) -> Study:
     return load_classification(path, raw, size, "budgets", _check)
 
 
-def run_searches(study: Study, out: Path, log=print, save_weights: bool = False) -> Path:
-    """One resumable search.py run per budget and seed (`save_weights` does not apply: each
-    search keeps weights as search.py does by default)."""
+def run_searches(study: Study, out: Path, log=print, save_weights: bool = False, device: str = "cpu") -> Path:
+    """One resumable search.py run per budget and seed, each training on `device`
+    (`save_weights` does not apply: each search keeps weights as search.py does by default)."""
     run_dir = Path(out) / study.name
     (protocol,) = study.protocols.values()
     sch = study.search
@@ -34,7 +34,7 @@ def run_searches(study: Study, out: Path, log=print, save_weights: bool = False)
                                param_budget=sch.param_budget, baseline_widths=sch.baseline_widths,
                                space=space, space_file=space_file,
                                dataset=study.dataset, data_root=study.data_root, protocol=protocol, seed=s,
-                               name=sch.run_name(b, s, sp), out=str(run_dir))
+                               name=sch.run_name(b, s, sp), out=str(run_dir), device=device)
                 for b, t in zip(sch.budgets, sch.trials)   # budget outermost: a part-run compares the spaces
                 for sp in sch.spaces for space, space_file in [space_setting(sp)] for s in study.seeds]
     finished = [search_finished(st) for st in settings]  # raises before anything is written

@@ -133,7 +133,9 @@ def _pretrained(study: DetectionStudy, run_dir: Path, backbone: str, seed: int, 
 
 
 def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=print,
-                        save_weights: bool = False) -> Path:
+                        save_weights: bool = False, device: str = "cpu") -> Path:
+    if device != "cpu":   # its trainer and its recorded wall times are the CPU's
+        raise UsageError("a detection study trains on the CPU; drop --device")
     if save_weights:
         raise UsageError("a detection study keeps its pretraining checkpoints only; drop --save-weights")
     run_dir = Path(out) / study.name

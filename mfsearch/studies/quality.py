@@ -129,7 +129,7 @@ def load_quality(path: Path, raw: dict, size: str) -> QualityStudy:
 
 
 def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = False, workers: int = 1,
-                threads: int | None = None) -> Path:
+                threads: int | None = None, device: str = "cpu") -> Path:
     """Each (dataset, arm, seed): its search (resumed where it stopped), then its pick under
     the dataset's truth protocol, `workers` of them side by side at `threads` torch threads
     each (every search and its pick in one worker process). `save_weights` does not apply
@@ -157,7 +157,7 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
     if workers > 1:
         log(f"{len(todo)} searches and their picks' truth to run, {workers} at a time")
     with append_rows(rows_path) as write:
-        for (d, arm, seed), row in _run_all(study, run_dir, todo, workers, threads, log):
+        for (d, arm, seed), row in _run_all(study, run_dir, todo, workers, threads, device, log):
             if row is None:
                 log(f"{d.name}-{_variant(arm, seed)}: its search went on and kept its pick, whose truth is done")
                 continue
@@ -199,23 +199,23 @@ Run = tuple[StudyData, str, int]   # (dataset, arm, seed)
 Job = tuple[Run, dict | None]      # and the truth row it already has, if any
 
 
-def _run_all(study: QualityStudy, run_dir: Path, todo: list[Job], workers: int, threads: int | None,
+def _run_all(study: QualityStudy, run_dir: Path, todo: list[Job], workers: int, threads: int | None, device: str,
              log) -> Iterator[tuple[Run, dict | None]]:
     """Each search and its pick's truth row, in this process or `workers` others (side_by_side),
     each as it finishes."""
     if workers == 1:
         loaded: dict[str, Any] = {}   # each dataset decoded once, for all its picks
         for run, prior in todo:
-            yield run, _search_and_truth(study, run_dir, *run, prior, threads, loaded, log)
+            yield run, _search_and_truth(study, run_dir, *run, prior, threads, device, loaded, log)
         return
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    for (run, _), row in side_by_side(partial(_job_in_worker, study, run_dir, threads), todo, workers):
+    for (run, _), row in side_by_side(partial(_job_in_worker, study, run_dir, threads, device), todo, workers):
         yield run, row
 
 
-def _job_in_worker(study: QualityStudy, run_dir: Path, threads: int, job: Job) -> dict | None:
+def _job_in_worker(study: QualityStudy, run_dir: Path, threads: int, device: str, job: Job) -> dict | None:
     (d, arm, seed), prior = job
-    return _search_and_truth(study, run_dir, d, arm, seed, prior, threads, None, _print)
+    return _search_and_truth(study, run_dir, d, arm, seed, prior, threads, device, None, _print)
 
 
 _WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded datasets, kept across its picks
@@ -226,10 +226,10 @@ def _print(line: str) -> None:
 
 
 def _search_and_truth(study: QualityStudy, run_dir: Path, d: StudyData, arm: str, seed: int, prior: dict | None,
-                      threads: int | None, loaded: dict[str, Any] | None, log) -> dict | None:
+                      threads: int | None, device: str, loaded: dict[str, Any] | None, log) -> dict | None:
     """One search (resumed where it stopped) and its pick's truth row; None when the search
     kept the pick `prior` already trained (`loaded`: decoded datasets, None in a worker)."""
-    settings = replace(study.settings(d, arm, seed, run_dir), threads=threads)
+    settings = replace(study.settings(d, arm, seed, run_dir), threads=threads, device=device)
     if not search_finished(settings):
         log(f"search {settings.name}")
         run_search(settings)
@@ -244,7 +244,7 @@ def _search_and_truth(study: QualityStudy, run_dir: Path, d: StudyData, arm: str
     loaded = _WORKER_DATA if loaded is None else loaded
     if d.name not in loaded:
         loaded[d.name] = load_dataset(d.name, root=d.root, seed=0)
-    return _train_truth(study, d.name, loaded[d.name], arm, seed, cfg, threads, log)
+    return _train_truth(study, d.name, loaded[d.name], arm, seed, cfg, threads, device, log)
 
 
 def _truth_done(run_dir: Path, dataset: str, protocol: ProxyProtocol, cfg: Any) -> dict | None:
@@ -268,10 +268,10 @@ def _pick(settings: SearchSettings) -> Any:
 
 
 def _train_truth(study: QualityStudy, dataset: str, data: Any, arm: str, seed: int, cfg: Any, threads: int | None,
-                 log) -> dict:
+                 device: str, log) -> dict:
     variant = _variant(arm, seed)
     protocol = study.truth[dataset]
-    r = train_proxy(cfg, data, protocol, seed=0, threads=threads,
+    r = train_proxy(cfg, data, protocol, seed=0, threads=threads, device=device,
                     log=lambda line: log(f"  {variant} {TRUTH}: {line}"))
     return row_from_proxy(r, **identity(f"{variant}/0/{TRUTH}", study.name, "study", cfg, 0, dataset, protocol,
                                         study=study.name, variant=variant, protocol_name=TRUTH, arm=arm,

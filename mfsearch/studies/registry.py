@@ -11,6 +11,7 @@ from typing import Any
 
 from ..common import UsageError
 from ..records.runjson import read_run_json
+from ..train import resolve_device
 from .spec import read_study_file
 
 Analysis = tuple[Path, list[Path], str]   # output folder, files written, headline
@@ -20,7 +21,7 @@ Analysis = tuple[Path, list[Path], str]   # output folder, files written, headli
 class StudyKind:
     name: str
     load: Callable[[Path, dict, str], Any]          # (file, its YAML, size) -> a study with .kind
-    run: Callable[..., Path]                        # (study, out, log, save_weights) -> its run folder
+    run: Callable[..., Path]                        # (study, out, log, save_weights, device=) -> its run folder
     analyze: Callable[[Path, dict, Path], Analysis]  # (run folder, its run.json, output folder)
     workers: bool = False   # its run takes workers= and threads= (fixed trainings that can run side by side)
 
@@ -52,16 +53,18 @@ def load_study(path: str | Path, size: str = "smoke") -> Any:
 
 
 def run_study(study: Any, out: str | Path = "runs", log: Callable[[str], None] = print,
-              save_weights: bool = False, workers: int = 1, threads: int | None = None) -> Path:
+              save_weights: bool = False, workers: int = 1, threads: int | None = None,
+              device: str = "cpu") -> Path:
     """Run (or resume) every part of `study` not done yet, its trainings `workers` at a time
-    where its kind allows; returns its run folder."""
+    where its kind allows, on `device` (cpu, cuda, cuda:N, auto); returns its run folder."""
     kind = get_kind(study.kind)
+    device = resolve_device(device)   # a CUDA device torch cannot see stops here, before anything is written
     if not kind.workers:
         if workers != 1:
             raise UsageError(f"--workers runs a study's fixed trainings side by side; a {kind.name} study runs "
                              "searches or detectors one at a time (drop --workers)")
-        return kind.run(study, Path(out), log, save_weights)
-    return kind.run(study, Path(out), log, save_weights, workers=workers, threads=threads)
+        return kind.run(study, Path(out), log, save_weights, device=device)
+    return kind.run(study, Path(out), log, save_weights, workers=workers, threads=threads, device=device)
 
 
 def recorded_kind(meta: dict) -> str:

@@ -50,10 +50,10 @@ def write_run_json(study: Any, run_dir: Path, **extra: Any) -> None:
 
 
 def run_variants(study: Study, out: Path, log=print, save_weights: bool = False, workers: int = 1,
-                 threads: int | None = None) -> Path:
-    """Train every (dataset, protocol, variant, seed) not done yet, `workers` at a time with
-    `threads` torch threads each (default: the cores shared out); `save_weights` keeps each
-    complete run's weights in weights/VARIANT-seedS-PROTOCOL[-DATASET].pt."""
+                 threads: int | None = None, device: str = "cpu") -> Path:
+    """Train every (dataset, protocol, variant, seed) not done yet on `device`, `workers` at a
+    time with `threads` torch threads each (default: the cores shared out); `save_weights` keeps
+    each complete run's weights in weights/VARIANT-seedS-PROTOCOL[-DATASET].pt."""
     if workers < 1 or (threads is not None and threads < 1):
         raise UsageError("--workers and --threads must be at least 1")
     run_dir = Path(out) / study.name
@@ -68,8 +68,8 @@ def run_variants(study: Study, out: Path, log=print, save_weights: bool = False,
     todo = [job for job in jobs if _key(job[2], job[3], job[1], job[0].name) not in done]
     left = TimeLeft(study.protocols, done.values(), todo)
     with append_rows(rows_path) as write:
-        runs = _in_parallel(study, run_dir, todo, save_weights, workers, threads) if workers > 1 \
-            else _in_turn(study, run_dir, todo, save_weights, threads, log)
+        runs = _in_parallel(study, run_dir, todo, save_weights, workers, threads, device) if workers > 1 \
+            else _in_turn(study, run_dir, todo, save_weights, threads, device, log)
         for job, row in runs:
             d, pname, variant, seed = job
             write(row)
@@ -134,7 +134,7 @@ class TimeLeft:
         return f", ETA {dt.timedelta(seconds=round(seconds))}"
 
 
-def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, threads: int | None,
+def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, threads: int | None, device: str,
              log) -> Iterator[tuple[Job, dict]]:
     """The trainings one after another in this process, each row as it finishes."""
     loaded = {}
@@ -142,15 +142,15 @@ def _in_turn(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, t
         d = job[0]
         if d.name not in loaded:  # only datasets with work left are read
             loaded = {d.name: load_dataset(d.name, root=d.root, seed=0)}
-        yield job, _train(study, run_dir, loaded[d.name], *job, save_weights, threads, log)
+        yield job, _train(study, run_dir, loaded[d.name], *job, save_weights, threads, device, log)
 
 
 def _in_parallel(study: Study, run_dir: Path, todo: list[Job], save_weights: bool, workers: int,
-                 threads: int | None) -> Iterator[tuple[Job, dict]]:
+                 threads: int | None, device: str) -> Iterator[tuple[Job, dict]]:
     """The trainings in `workers` processes, each row as it finishes."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    yield from side_by_side(partial(_train_in_worker, study, run_dir, save_weights=save_weights, threads=threads),
-                            todo, workers)
+    yield from side_by_side(partial(_train_in_worker, study, run_dir, save_weights=save_weights, threads=threads,
+                                    device=device), todo, workers)
 
 
 def side_by_side(fn: Callable[[Any], Any], jobs: list, workers: int) -> Iterator[tuple[Any, Any]]:
@@ -171,21 +171,23 @@ def side_by_side(fn: Callable[[Any], Any], jobs: list, workers: int) -> Iterator
 _WORKER_DATA: dict[str, Any] = {}   # a worker process's decoded dataset, kept across its trainings
 
 
-def _train_in_worker(study: Study, run_dir: Path, job: Job, *, save_weights: bool, threads: int) -> dict:
+def _train_in_worker(study: Study, run_dir: Path, job: Job, *, save_weights: bool, threads: int,
+                     device: str) -> dict:
     d = job[0]
     if d.name not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[d.name] = load_dataset(d.name, root=d.root, seed=0)
-    return _train(study, run_dir, _WORKER_DATA[d.name], *job, save_weights, threads,
+    return _train(study, run_dir, _WORKER_DATA[d.name], *job, save_weights, threads, device,
                   lambda line: print(line, flush=True))
 
 
 def _train(study: Study, run_dir: Path, data, d, pname: str, variant: str, seed: int, save_weights: bool,
-           threads: int | None, log) -> dict:
-    """One proxy training (at `threads` torch threads; None: as set): its row, and its weights kept when asked."""
+           threads: int | None, device: str, log) -> dict:
+    """One proxy training on `device` (at `threads` torch threads; None: as set): its row, and
+    its weights kept when asked."""
     cfg = study.variants[variant]
     r = train_proxy(cfg, data, study.protocols[pname], seed=seed, keep_weights=save_weights, threads=threads,
-                    log=lambda line: log(f"  {variant} seed {seed} {pname}: {line}"))
+                    device=device, log=lambda line: log(f"  {variant} seed {seed} {pname}: {line}"))
     if r.state_dict is not None:
         tag = f"-{d.name}" if len(study.datasets) > 1 else ""
         save_checkpoint(run_dir / "weights" / f"{variant}-seed{seed}-{pname}{tag}.pt", cfg, r.num_classes,
