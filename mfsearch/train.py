@@ -138,7 +138,7 @@ class ProxyResult:
     images_seen: int = 0
     num_classes: int = 0              # of the dataset: chance is 100 / num_classes %
     threads: int = 0                  # torch's CPU threads while it trained: the wall times depend on them
-    device: str = ""                  # what it trained on (cpu, cuda:0): so do the times and, slightly, the numbers
+    device: str = ""                  # what it trained on (cpu, cuda:0): the times depend on it, the numbers slightly
     state_dict: dict | None = field(default=None, repr=False)   # trained weights (CPU), when asked for
 
 
@@ -165,6 +165,20 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu")
     return device
+
+
+def device_label(dev: torch.device) -> str:
+    """What a row records as its device: 'cpu', or 'cuda:N' with the index made explicit."""
+    if dev.type != "cuda":
+        return dev.type
+    return f"cuda:{dev.index if dev.index is not None else torch.cuda.current_device()}"
+
+
+def device_name(device: str) -> str:
+    """A run.json's account of a resolved device: 'cpu', or 'cuda:0 NVIDIA H200' (the model too)."""
+    dev = torch.device(device)
+    label = device_label(dev)
+    return label if dev.type != "cuda" else f"{label} {torch.cuda.get_device_name(int(label.split(':')[1]))}"
 
 
 def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
@@ -277,7 +291,7 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
     res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
                          proxy_resolution=res, num_classes=data.num_classes, threads=torch.get_num_threads(),
-                         device=str(dev))
+                         device=device_label(dev))
     torch.manual_seed(seed)
     channels_last = dev.type == "cpu"
     model = create_model(cfg, num_classes=data.num_classes).to(dev)

@@ -364,3 +364,36 @@ def test_workers_exit_when_the_study_is_killed():
         for k in kids:
             if _state(k):
                 os.kill(k, signal.SIGKILL)
+
+
+def test_a_study_trains_on_the_device_asked_for(tmp_path, monkeypatch):
+    """--device reaches a study's trainings and searches, a study is not resumed on another kind
+    of device than its rows trained on, and a CPU-only kind refuses a GPU. CUDA is stood in
+    for: the device is checked where it arrives, and the trainings themselves run on the CPU."""
+    from mfsearch.studies import budgets, registry, training
+    monkeypatch.setattr(registry, "resolve_device", lambda device: device)
+    monkeypatch.setattr(training, "device_name", lambda device: device)
+    asked, real = [], training.train_proxy
+
+    def on_the_cpu(*args, device="cpu", **kwargs):
+        asked.append(device)
+        return real(*args, device="cpu", **kwargs)
+
+    monkeypatch.setattr(training, "train_proxy", on_the_cpu)
+    tokens = load_study(EXP / "tokens.yaml", "smoke")
+    run_study(tokens, out=tmp_path, device="cuda:0", log=lambda _: None)
+    assert asked == ["cuda:0"] * len(tokens.jobs())
+    assert json.loads((tmp_path / "tokens" / "run.json").read_text())["device"] == "cuda:0"
+    with pytest.raises(UsageError, match="trained on cpu; resume it with --device cpu"):  # its rows say cpu
+        run_study(tokens, out=tmp_path, device="cuda:0", log=lambda _: None)
+    run_study(tokens, out=tmp_path, device="cpu", log=lambda _: None)   # resumes: nothing left to train
+    assert len(asked) == len(tokens.jobs())
+
+    searched = []
+    monkeypatch.setattr(budgets, "run_search", lambda settings: searched.append(settings.device))
+    grid = load_study(EXP / "budgets.yaml", "smoke")
+    run_study(grid, out=tmp_path, device="cuda:0", log=lambda _: None)
+    assert searched and set(searched) == {"cuda:0"}
+    with pytest.raises(UsageError, match="CPU only"):
+        run_study(load_study(EXP / "detection.yaml", "smoke"), out=tmp_path / "det", device="cuda")
+    assert not (tmp_path / "det").exists()

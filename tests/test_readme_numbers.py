@@ -762,20 +762,34 @@ LF_CIFAR = RESULTS / "latency_front_shapes_cifar"
 
 def test_latency_front_shapes_cifar_in_the_results(readme, results):
     """The unfinished CIFAR-10 retraining of the shapes front: the rows said done are the
-    committed rows, and every truth top-1 quoted is its report's."""
+    committed rows, and every truth top-1, gap and speed quoted is its report's or its rows'."""
+    from mfsearch.studies import load_study
     rows = pd.read_json(LF_CIFAR / "rows.jsonl", lines=True)
-    assert _find(r"\*\*Not finished:\*\* (\d+) of 60 rows, all under `truth`", results,
-                 "docs/results/README.md") == (str(len(rows)),)
+    jobs = len(load_study(REPO / "experiments" / "latency_front_shapes_cifar.yaml", "full").jobs())
+    assert _find(r"\*\*Not finished:\*\* (\d+) of (\d+) rows, all under `truth`", results,
+                 "docs/results/README.md") == (str(len(rows)), str(jobs))
+    assert _find(r"`latency_front_shapes_cifar`, (\d+) of (\d+) runs so far, on a GPU\)", readme,
+                 "README") == (str(len(rows)), str(jobs))
     assert set(rows["protocol_name"]) == {"truth"} and set(rows["device"]) == {"cuda"}
+    speed = rows.groupby(rows["variant"].str.startswith("mf_"))["images_per_s"]
+    said = _find(r"\(([\d,]+) img/s for the Mobile-Former, ([\d,]+)-([\d,]+) for the MobileNetV3-Small", results,
+                 "docs/results/README.md")
+    assert [float(x.replace(",", "")) for x in said] == pytest.approx(
+        [speed.median()[True], speed.min()[False], speed.max()[False]], abs=10)
     report = {(r[0], r[1]): r for r in _table(LF_CIFAR / "report.md", "| protocol | variant |")}
+    top1 = {v: float(report[("truth", v)][4]) for v in ("mf_200M_mf_cpu_t13", "mnv3_small_040", "mnv3_small_061",
+                                                        "mnv3_small_083")}
     mf = report[("truth", "mf_200M_mf_cpu_t13")]
-    assert _find(rf"\| Mobile-Former 200M / 13 \(`mobile_former_cpu`, 10.4M MAdds\) \| 1.24 \| {N} \| 1 \(seed 1\) \|",
-                 results, "docs/results/README.md") == (mf[4],) and mf[6] == "1"
+    assert _find(rf"\| Mobile-Former 200M / 13 \(`mobile_former_cpu`, 10\.4M MAdds\) \| 1\.24 \| {N} \| "
+                 r"1 \(seed 1\) \|", results, "docs/results/README.md") == (mf[4],) and mf[6] == "1"
     for variant, width, ms in (("mnv3_small_040", "0.40", "0.86"), ("mnv3_small_061", "0.61", "1.11"),
                                ("mnv3_small_083", "0.83", "1.46")):
         row = report[("truth", variant)]
-        assert _find(rf"\| MobileNetV3-Small {width} \| {ms} \| {N} ± {N} \| 2 \|", results,
+        assert _find(rf"\| MobileNetV3-Small {re.escape(width)} \| {re.escape(ms)} \| {N} ± {N} \| 2 \|", results,
                      "docs/results/README.md") == (row[4], row[5]) and row[6] == "2"
-    mf, s061, s083 = (report[("truth", v)][4] for v in ("mf_200M_mf_cpu_t13", "mnv3_small_061", "mnv3_small_083"))
+    gaps = _find(rf"The 1\.24 ms Mobile-Former is {N} points above MobileNetV3-Small at 1\.46 ms and {N} above",
+                 results, "docs/results/README.md")
+    assert [float(g) for g in gaps] == pytest.approx([top1["mf_200M_mf_cpu_t13"] - top1["mnv3_small_083"],
+                                                      top1["mf_200M_mf_cpu_t13"] - top1["mnv3_small_061"]], abs=0.05)
     assert _find(rf"model reaches {N}% \(one seed\) against {N}% and {N}% \(two seeds each\)", readme,
-                 "README") == (mf, s061, s083)
+                 "README") == (mf[4], report[("truth", "mnv3_small_061")][4], report[("truth", "mnv3_small_083")][4])

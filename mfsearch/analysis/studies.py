@@ -314,7 +314,8 @@ def _calibration(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Pa
     files = plot_fidelity(table, madds_tau, out)
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} variants, seeds "
-             f"{sorted(df['seed'].unique().tolist())}, {len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]
+             f"{sorted(df['seed'].unique().tolist())}, {len(df)} complete rows{_devices(df)}.", "",
+             "![fidelity](fidelity.png)", ""]
     lines += calibration_lines(df, table, published, protocols)
     files.append(out / "report.md")
     files[-1].write_text("\n".join(lines) + "\n")
@@ -339,7 +340,7 @@ def _truth(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], s
                           minutes="median wall minutes", reference_cost=protocol_costs(df)[0].get(TRUTH))
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Dataset {df['dataset'].iloc[0]}; {df['variant'].nunique()} architectures, "
-             f"{len(df)} complete rows.", "", "![fidelity](fidelity.png)", ""]
+             f"{len(df)} complete rows{_devices(df)}.", "", "![fidelity](fidelity.png)", ""]
     section, line = truth_lines(df, table)
     lines += section
     files.append(out / "report.md")
@@ -353,9 +354,13 @@ def analyze_datasets(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path
 
 
 def _devices(df: pd.DataFrame) -> str:
-    """'; trained on cuda': the devices the rows recorded ('' for rows from before they did)."""
-    seen = sorted(set(df["device"].dropna().astype(str))) if "device" in df else []
-    return f"; trained on {', '.join(seen)}" if seen else ""
+    """'; trained on cuda:0': the devices the rows recorded, and how many recorded none (rows
+    from before they did); '' when none did."""
+    recorded = df["device"].dropna().astype(str) if "device" in df else pd.Series(dtype=str)
+    if recorded.empty:
+        return ""
+    missing = len(df) - len(recorded)
+    return f"; trained on {', '.join(sorted(set(recorded)))}" + (f" ({missing} rows say nothing)" if missing else "")
 
 
 def _datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path], str]:
@@ -366,7 +371,7 @@ def _datasets(meta: dict, df: pd.DataFrame, out: Path) -> tuple[Path, list[Path]
     files = plot_variants(table, f"{meta.get('study')}: top-1 per dataset", out, "study")
     lines = [f"# Study: {meta.get('study')} ({meta.get('size')})", "", str(meta.get("description", "")).strip(), "",
              f"Datasets {', '.join(names)}; protocol(s) {', '.join(dict.fromkeys(df['protocol_name']))}; "
-             f"{len(df)} complete rows.", "", "![study](study.png)"]
+             f"{len(df)} complete rows{_devices(df)}.", "", "![study](study.png)"]
     section, summary = dataset_lines(df)
     lines += section
     shared = table.pivot_table(index="variant", columns="protocol_name", values="top1_mean").dropna()

@@ -133,9 +133,7 @@ def _pretrained(study: DetectionStudy, run_dir: Path, backbone: str, seed: int, 
 
 
 def run_detection_study(study: DetectionStudy, out: str | Path = "runs", log=print,
-                        save_weights: bool = False, device: str = "cpu") -> Path:
-    if device != "cpu":   # its trainer and its recorded wall times are the CPU's
-        raise UsageError("a detection study trains on the CPU; drop --device")
+                        save_weights: bool = False) -> Path:
     if save_weights:
         raise UsageError("a detection study keeps its pretraining checkpoints only; drop --save-weights")
     run_dir = Path(out) / study.name
@@ -178,4 +176,4 @@ def _write_run_json(study: DetectionStudy, run_dir: Path) -> None:
                                "description": study.description, "spec": study.source})
 
 
-register(StudyKind("detection", load_detection_study, run_detection_study, analyze_detection))
+register(StudyKind("detection", load_detection_study, run_detection_study, analyze_detection, cpu_only=True))

@@ -49,7 +49,7 @@ from ..records.rows import identity, row_from_proxy, to_frame
 from ..records.tables import write_table
 from ..search.run import run_search
 from ..search.settings import SearchSettings, default_protocol, space_setting
-from ..train import ProxyProtocol, train_proxy
+from ..train import ProxyProtocol, device_name, train_proxy
 from .budgets import search_finished
 from .registry import StudyKind, register
 from .spec import sized_spec
@@ -146,7 +146,8 @@ def run_quality(study: QualityStudy, out: Path, log=print, save_weights: bool = 
         if prior is not None:
             _check_truth_protocol(study.truth[d.name], prior, rows_path)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference)
+    write_run_json(study, run_dir, arms=study.arms, budget=study.budget, reference=study.reference,
+                   device=device_name(device))
     todo = []
     for i, ((d, arm, seed), was_finished, prior) in enumerate(zip(runs, finished, priors), 1):
         if prior is not None and was_finished:

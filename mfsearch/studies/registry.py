@@ -21,9 +21,10 @@ Analysis = tuple[Path, list[Path], str]   # output folder, files written, headli
 class StudyKind:
     name: str
     load: Callable[[Path, dict, str], Any]          # (file, its YAML, size) -> a study with .kind
-    run: Callable[..., Path]                        # (study, out, log, save_weights, device=) -> its run folder
+    run: Callable[..., Path]                        # (study, out, log, save_weights[, device=]) -> its run folder
     analyze: Callable[[Path, dict, Path], Analysis]  # (run folder, its run.json, output folder)
     workers: bool = False   # its run takes workers= and threads= (fixed trainings that can run side by side)
+    cpu_only: bool = False  # its run trains on the CPU alone and takes no device=
 
 
 KINDS: dict[str, StudyKind] = {}
@@ -57,12 +58,16 @@ def run_study(study: Any, out: str | Path = "runs", log: Callable[[str], None] =
               device: str = "cpu") -> Path:
     """Run (or resume) every part of `study` not done yet, its trainings `workers` at a time
     where its kind allows, on `device` (cpu, cuda, cuda:N, auto); returns its run folder."""
-    kind = get_kind(study.kind)
+    kind, requested = get_kind(study.kind), device
     device = resolve_device(device)   # a CUDA device torch cannot see stops here, before anything is written
+    if not kind.workers and workers != 1:
+        raise UsageError(f"--workers runs a study's fixed trainings side by side; a {kind.name} study runs "
+                         "searches or detectors one at a time (drop --workers)")
+    if kind.cpu_only:
+        if device != "cpu" and requested != "auto":
+            raise UsageError(f"a {kind.name} study trains on the CPU only; drop --device")
+        return kind.run(study, Path(out), log, save_weights)
     if not kind.workers:
-        if workers != 1:
-            raise UsageError(f"--workers runs a study's fixed trainings side by side; a {kind.name} study runs "
-                             "searches or detectors one at a time (drop --workers)")
         return kind.run(study, Path(out), log, save_weights, device=device)
     return kind.run(study, Path(out), log, save_weights, workers=workers, threads=threads, device=device)
 

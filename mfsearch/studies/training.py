@@ -25,7 +25,7 @@ from ..records.appended import append_rows, keyed_rows
 from ..records.rows import identity, row_from_proxy, to_frame
 from ..records.runjson import write_study_json
 from ..records.tables import write_table
-from ..train import ProxyProtocol, train_proxy
+from ..train import ProxyProtocol, device_name, train_proxy
 
 if TYPE_CHECKING:
     from .variants import Study
@@ -59,8 +59,8 @@ def run_variants(study: Study, out: Path, log=print, save_weights: bool = False,
     run_dir = Path(out) / study.name
     run_dir.mkdir(parents=True, exist_ok=True)
     rows_path = run_dir / ROWS
-    done = _finished_rows(study, rows_path)
-    write_run_json(study, run_dir)
+    done = _finished_rows(study, rows_path, device)
+    write_run_json(study, run_dir, device=device_name(device))
     jobs = study.jobs()
     seeds = " + ".join(f"{len(d.seeds)} seeds on {d.name}" for d in study.datasets)
     log(f"study {study.name} ({study.size}): {len(study.variants)} variants x {len(study.protocols)} protocols x "
@@ -199,9 +199,10 @@ def _train(study: Study, run_dir: Path, data, d, pname: str, variant: str, seed:
                                         protocol_name=pname))
 
 
-def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
+def _finished_rows(study: Study, rows_path: Path, device: str = "cpu") -> dict[str, dict]:
     """Rows already trained; a row whose architecture or protocol no longer matches the
-    file would silently mix two studies, so it stops the run instead."""
+    file, or that trained on another kind of device than `device` (bf16 on CUDA, fp32 on the
+    CPU), would silently mix two studies, so it stops the run instead."""
     done: dict[str, dict] = {}
     data = {d.name: d for d in study.datasets}
     for key, row in keyed_rows(rows_path, row_key).items():
@@ -212,5 +213,9 @@ def _finished_rows(study: Study, rows_path: Path) -> dict[str, dict]:
         if json.loads(row["config"]) != cfg.to_dict() or ProxyProtocol.of_row(row) != proto:
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")
+        trained_on = str(row.get("device") or "cpu").split(":")[0]   # a study row without one is from the CPU
+        if trained_on != device.split(":")[0]:
+            raise UsageError(f"{rows_path.parent} holds rows trained on {trained_on}; resume it with --device "
+                             f"{trained_on}, or pass another --out")
         done[key] = row
     return done
