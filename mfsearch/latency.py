@@ -257,6 +257,7 @@ def table(models: list[str], runtimes: list[str], threads: int, timing: Timing, 
         for r in range(repeats):
             if log:
                 log(f"{rt}: pass {r + 1}/{repeats} over {len(models)} models")
-            for rec in compare_latency(models, rt, 1, threads, timing=timing, cache=False):
-                rows[rec.model].setdefault(rt, []).append(rec)
+            # by position: a record's label is a config file's family, not the name it was asked by
+            for m, rec in zip(models, compare_latency(models, rt, 1, threads, timing=timing, cache=False)):
+                rows[m].setdefault(rt, []).append(rec)
     return list(rows.values())

@@ -159,11 +159,13 @@ def test_bad_latency_flags_give_one_line_and_exit_2(tmp_path, capsys, args, msg)
 
 def test_latency_table_writes_json_and_redraws_from_it(tmp_path, capsys):
     records, figure = tmp_path / "latency.json", tmp_path / "latency.png"
-    assert mfsearch_main(["latency", "--models", "mobilenet_v3_small_050", "mobile_former_26m", "--runtimes", "torch",
+    small = tmp_path / "front_point.json"   # a config file, as a search records its front points
+    small.write_text(mfsearch.get_config("mobilenet_v3_small_050").to_json())
+    assert mfsearch_main(["latency", "--models", str(small), "mobile_former_26m", "--runtimes", "torch",
                              "--repeats", "2", "--min-seconds", "0", "--json", str(records)]) == 0
     measured = capsys.readouterr().out
     data = json.loads(records.read_text())
-    assert [r["model"] for r in data] == ["mobilenet_v3_small_050", "mobile_former_26m"]
+    assert [r["model"] for r in data] == [str(small), "mobile_former_26m"]
     assert all(len(r["torch"]) == 2 and r["torch"][0]["runs"] >= 30 for r in data)   # two passes, timed in bursts
     assert mfsearch_main(["latency", "--from-json", str(records), "--plot", str(figure)]) == 0
     redrawn = capsys.readouterr().out

@@ -22,8 +22,9 @@ from . import profile as profile_cli
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", nargs="+", help="registered names (default: the Mobile-Former presets and "
-                   "MobileNetV3 widths; with --profile the 7 Mobile-Former presets)")
+    p.add_argument("--models", nargs="+", help="registered names or config JSON files, e.g. a search's front points "
+                   "to time again in one sitting (default: the Mobile-Former presets and MobileNetV3 widths; with "
+                   "--profile the 7 Mobile-Former presets)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), help=f"{', '.join(RUNTIMES)} (default both)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="independent passes (agreement column; default 2)")
