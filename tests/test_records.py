@@ -124,3 +124,13 @@ def test_an_old_folder_without_a_kind_is_resolved_and_analysed(tmp_path, monkeyp
                                                      lambda p, m, o: calls.append(p) or (o, [], "")))
     analyze_study(run_json.parent)
     assert calls == [run_json.parent]
+
+
+def test_a_process_records_the_commit_it_started_with(monkeypatch):
+    """git is asked once per process: a search that starts hours into a study records the
+    commit the study started from, not one checked out under it since."""
+    from mfsearch.records import runjson
+    first = runjson.environment()
+    monkeypatch.setattr(runjson.subprocess, "run", lambda *a, **k: pytest.fail("git asked again"))
+    again = runjson.environment()
+    assert (again["git_commit"], again["git_dirty"]) == (first["git_commit"], first["git_dirty"])

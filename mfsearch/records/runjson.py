@@ -9,6 +9,7 @@ environment (library versions, git commit, host) for reproduction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -31,6 +32,16 @@ def environment() -> dict[str, Any]:
             versions[dist] = version(dist)
         except PackageNotFoundError:
             versions[dist] = "source" if dist == "mfsearch" else None
+    commit, dirty = _git_state()
+    return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "host": platform.node(),
+            "cpus": os.cpu_count(), "command": sys.argv}
+
+
+@functools.cache
+def _git_state() -> tuple[str | None, bool | None]:
+    """The checkout's commit and whether it had local changes, read once per process: a
+    study's searches start hours apart, and each should record the code the process
+    started with, not a commit checked out under it since."""
     repo = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -38,9 +49,8 @@ def environment() -> dict[str, Any]:
         dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                     capture_output=True, text=True, timeout=5).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "host": platform.node(),
-            "cpus": os.cpu_count(), "command": sys.argv}
+        return None, None
+    return commit, dirty
 
 
 def write_run_json(folder: Path, payload: dict) -> Path:
