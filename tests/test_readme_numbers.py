@@ -793,3 +793,37 @@ def test_latency_front_shapes_cifar_in_the_results(readme, results):
                                                       top1["mf_200M_mf_cpu_t13"] - top1["mnv3_small_061"]], abs=0.05)
     assert _find(rf"model reaches {N}% \(one seed\) against {N}% and {N}% \(two seeds each\)", readme,
                  "README") == (mf[4], report[("truth", "mnv3_small_061")][4], report[("truth", "mnv3_small_083")][4])
+
+
+LF_CIFAR_SEARCH = RESULTS / "latency_front" / "cifar10"
+
+
+def test_latency_front_cifar10_in_the_results(readme, results):
+    """The unfinished CIFAR-10 latency front: the searches said finished are the committed
+    ones, and the points quoted are its report's latency fronts."""
+    meta = json.loads((LF_CIFAR_SEARCH / "run.json").read_text())
+    finished = [s for s in meta["searches"] if (LF_CIFAR_SEARCH / s / "run.json").is_file()
+                and json.loads((LF_CIFAR_SEARCH / s / "run.json").read_text())["status"] == "finished"]
+    said = _find(r"\*\*Not finished:\*\* (\d+) of (\d+) searches", results, "docs/results/README.md")
+    assert said == (str(len(finished)), str(len(meta["searches"])))
+    assert _find(r"has not finished \((\d+) of (\d+) searches\)", readme, "README") == said
+    trials = pd.concat(pd.read_csv(LF_CIFAR_SEARCH / s / "trials.csv") for s in finished)
+    assert _find(r"(\d+) proposals, (\d+) trained, (\d+) over their MAdds budget", results,
+                 "docs/results/README.md") == (str(len(trials)), str((trials["status"] == "complete").sum()),
+                                                str((trials["status"] == "infeasible").sum()))
+    front = {r[1]: r for r in _table(LF_CIFAR_SEARCH / "report.md", "| front | model | MAdds (M) | latency (ms)")}
+    point = {k: (front[k][3], front[k][5]) for k in front}     # latency, top-1
+    assert _find(rf"Small-0\.40 at {N} ms \({N}%\); the fastest Mobile-Former on the front takes {N} ms", results,
+                 "docs/results/README.md") == (*point["mobilenet_v3_small_040"], point["50M-mobile_former_cpu / 10"][0])
+    ms, top1 = zip(*(point[k] for k in front if front[k][0] == "Mobile-Former" and "cpu" in k
+                     and float(point[k][0]) < 4))   # the fast mobile_former_cpu points
+    assert _find(rf"`mobile_former_cpu` models at {N}-{N} ms reach {N}-{N}%, beside MobileNetV3-Small 1\.11 at {N} ms "
+                 rf"\({N}%\) and 1\.30 at {N} ms \({N}%\)", results, "docs/results/README.md") == (
+        min(ms, key=float), max(ms, key=float), min(top1, key=float), max(top1, key=float),
+        *point["mobilenet_v3_small_111"], *point["mobilenet_v3_small_130"])
+    assert _find(rf"from today's space: {N}% at {N} ms up to {N}% at {N} ms", results, "docs/results/README.md") == (
+        point["100M-mobile_former / 3"][1], point["100M-mobile_former / 3"][0],
+        point["100M-mobile_former / 7"][1], point["100M-mobile_former / 7"][0])
+    gaps = [float(front[k][7]) for k in front if front[k][0] == "Mobile-Former" and front[k][7] != "n/a"]
+    assert _find(rf"Mobile-Former up to {N} ms sooner at the same top-1", results,
+                 "docs/results/README.md") == (f"{-min(gaps):.2f}",)
