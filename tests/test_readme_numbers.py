@@ -800,30 +800,55 @@ LF_CIFAR_SEARCH = RESULTS / "latency_front" / "cifar10"
 
 def test_latency_front_cifar10_in_the_results(readme, results):
     """The unfinished CIFAR-10 latency front: the searches said finished are the committed
-    ones, and the points quoted are its report's latency fronts."""
+    ones, and every point, gap and boundary quoted is its report's (or its searches' files)."""
+    import datetime as dt
     meta = json.loads((LF_CIFAR_SEARCH / "run.json").read_text())
-    finished = [s for s in meta["searches"] if (LF_CIFAR_SEARCH / s / "run.json").is_file()
-                and json.loads((LF_CIFAR_SEARCH / s / "run.json").read_text())["status"] == "finished"]
-    said = _find(r"\*\*Not finished:\*\* (\d+) of (\d+) searches", results, "docs/results/README.md")
+    runs = {s: json.loads((LF_CIFAR_SEARCH / s / "run.json").read_text()) for s in meta["searches"]
+            if (LF_CIFAR_SEARCH / s / "run.json").is_file()}
+    finished = [s for s, r in runs.items() if r["status"] == "finished"]
+    where = "docs/results/README.md"
+    said = _find(r"\*\*Not finished:\*\* (\d+) of (\d+) searches", results, where)
     assert said == (str(len(finished)), str(len(meta["searches"])))
     assert _find(r"has not finished \((\d+) of (\d+) searches\)", readme, "README") == said
+    start, end = min(runs[s]["started"] for s in finished), max(runs[s]["finished"] for s in finished)
+    minutes = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds() / 60
+    assert _find(r"from (\d\d:\d\d) to (\d\d:\d\d) \((\d+) min\)", results, where) == \
+        (start[11:16], end[11:16], f"{minutes:.0f}")
     trials = pd.concat(pd.read_csv(LF_CIFAR_SEARCH / s / "trials.csv") for s in finished)
-    assert _find(r"(\d+) proposals, (\d+) trained, (\d+) over their MAdds budget", results,
-                 "docs/results/README.md") == (str(len(trials)), str((trials["status"] == "complete").sum()),
-                                                str((trials["status"] == "infeasible").sum()))
-    front = {r[1]: r for r in _table(LF_CIFAR_SEARCH / "report.md", "| front | model | MAdds (M) | latency (ms)")}
-    point = {k: (front[k][3], front[k][5]) for k in front}     # latency, top-1
-    assert _find(rf"Small-0\.40 at {N} ms \({N}%\); the fastest Mobile-Former on the front takes {N} ms", results,
-                 "docs/results/README.md") == (*point["mobilenet_v3_small_040"], point["50M-mobile_former_cpu / 10"][0])
-    ms, top1 = zip(*(point[k] for k in front if front[k][0] == "Mobile-Former" and "cpu" in k
-                     and float(point[k][0]) < 4))   # the fast mobile_former_cpu points
-    assert _find(rf"`mobile_former_cpu` models at {N}-{N} ms reach {N}-{N}%, beside MobileNetV3-Small 1\.11 at {N} ms "
-                 rf"\({N}%\) and 1\.30 at {N} ms \({N}%\)", results, "docs/results/README.md") == (
-        min(ms, key=float), max(ms, key=float), min(top1, key=float), max(top1, key=float),
-        *point["mobilenet_v3_small_111"], *point["mobilenet_v3_small_130"])
-    assert _find(rf"from today's space: {N}% at {N} ms up to {N}% at {N} ms", results, "docs/results/README.md") == (
-        point["100M-mobile_former / 3"][1], point["100M-mobile_former / 3"][0],
-        point["100M-mobile_former / 7"][1], point["100M-mobile_former / 7"][0])
-    gaps = [float(front[k][7]) for k in front if front[k][0] == "Mobile-Former" and front[k][7] != "n/a"]
-    assert _find(rf"Mobile-Former up to {N} ms sooner at the same top-1", results,
-                 "docs/results/README.md") == (f"{-min(gaps):.2f}",)
+    assert _find(r"(\d+) proposals, (\d+) trained, (\d+) over their MAdds budget", results, where) == (
+        str(len(trials)), str((trials["status"] == "complete").sum()), str((trials["status"] == "infeasible").sum()))
+    base = pd.concat(pd.read_csv(LF_CIFAR_SEARCH / s / "baselines.csv") for s in finished).set_index("trial_id")
+    shapes = pd.read_csv(RESULTS / "latency_front" / "shapes" / "50M-mobile_former" / "baselines.csv")
+    assert _find(rf"MobileNetV3-Small 0\.40: {N} ms here in\s?the search, {N} ms there", results, where) == (
+        f"{base.loc['mobilenet_v3_small_040', 'latency_ms'].iloc[0]:.2f}",
+        f"{shapes.set_index('trial_id').loc['mobilenet_v3_small_040', 'latency_ms']:.2f}")
+    front = _table(LF_CIFAR_SEARCH / "report.md", "| front | model | MAdds (M) | latency (ms)")
+    mf = sorted((r for r in front if r[0] == "Mobile-Former"), key=lambda r: float(r[3]))
+    mn = sorted((r for r in front if r[0] == "MobileNetV3"), key=lambda r: float(r[3]))
+    low, high = f"{float(mf[0][3]):.1f}", f"{float(mn[-1][3]):.1f}"   # where the fronts start to meet, and part
+    assert _find(r"Under (\S+) ms only MobileNetV3\*\*: Small-0\.40 at (\S+) ms \((\S+)%\); the fastest Mobile-Former "
+                 r"on the front takes (\S+) ms", results, where) == (low, mn[0][3], mn[0][5], mf[0][3])
+    assert mn[0][1] == "mobilenet_v3_small_040" and float(mn[0][3]) < float(mf[0][3])
+    assert _find(r"only MobileNetV3 is under (\S+) ms, the fronts interleave from (\S+)\s?to (\S+) ms", readme,
+                 "README") == (low, low, high)
+    fast = [r for r in mf if "cpu" in r[1] and float(r[3]) < float(mn[-1][3])]
+    small = {r[1]: r for r in mn}
+    assert _find(rf"From (\S+) to (\S+) ms the fronts interleave\*\*: `mobile_former_cpu` models at {N}-{N} ms "
+                 rf"reach {N}-{N}%, beside MobileNetV3-Small 1\.11 at {N} ms \({N}%\); Small-1\.30 at {N} ms "
+                 rf"\({N}%\) is above every Mobile-Former faster than {N} ms", results, where) == (
+        low, high, fast[0][3], fast[-1][3], min((r[5] for r in fast), key=float), max((r[5] for r in fast), key=float),
+        small["mobilenet_v3_small_111"][3], small["mobilenet_v3_small_111"][5],
+        small["mobilenet_v3_small_130"][3], small["mobilenet_v3_small_130"][5], small["mobilenet_v3_small_130"][6])
+    gaps = [float(r[7]) for r in front if r[7] != "n/a"]
+    assert _find(rf"gaps run from\s?Mobile-Former {N} ms sooner at the same top-1 to {N} ms later", results, where) == \
+        (f"{-min(gaps):.2f}", f"{max(gaps):.2f}")
+    top = [r for r in mf if float(r[3]) > float(mn[-1][3]) and "cpu" not in r[1]]
+    assert _find(rf"from today's space: {N}% at {N} ms up to\s?{N}% at {N} ms", results, where) == (
+        top[0][5], top[0][3], top[-1][5], top[-1][3])
+    assert all(float(r[5]) < float(top[0][5]) for r in mn) and max((r[5] for r in mf), key=float) == top[-1][5]
+    large = [base.loc[m].iloc[0] for m in ("mobilenet_v3_large_041", "mobilenet_v3_large_055")]
+    assert _find(rf"Large-0\.41 and -0\.55 at {N} and {N} ms reach {N}% and {N}%", results, where) == (
+        *(f"{b['latency_ms']:.2f}" for b in large), *(f"{b['final_top1']:.2f}" for b in large))
+    kept = re.match(r"dyReLU (\d+)/(\d+), bridges \d+/\d+ on (\d+) tokens", mf[0][8]).groups()
+    assert _find(r"the (\S+) ms model kept dynamic ReLU\s?in (\d+) of its (\d+) blocks and ran its bridges on (\d+) "
+                 r"token", results, where) == (mf[0][3], *kept)
