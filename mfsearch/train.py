@@ -176,9 +176,8 @@ def device_label(dev: torch.device) -> str:
 
 def device_name(device: str) -> str:
     """A run.json's account of a resolved device: 'cpu', or 'cuda:0 NVIDIA H200' (the model too)."""
-    dev = torch.device(device)
-    label = device_label(dev)
-    return label if dev.type != "cuda" else f"{label} {torch.cuda.get_device_name(int(label.split(':')[1]))}"
+    label = device_label(torch.device(device))
+    return label if label == "cpu" else f"{label} {torch.cuda.get_device_name(label)}"
 
 
 def proxy_resolution(arch_resolution: int, base: int, floor: int = 16) -> int:
