@@ -854,12 +854,25 @@ def test_latency_front_cifar10_in_the_results(readme, results):
                  r"token", results, where) == (mf[0][3], *kept)
 
 
+def test_latency_front_cifar10_front_configs_are_the_analysis(tmp_path):
+    """front/ holds what analyze.py writes for the committed searches: one config per front
+    point, byte for byte, so the files the seeds study and the re-timing name are the report's."""
+    from mfsearch.analysis.latency import write_front_configs
+    from mfsearch.analysis.load import load_runs
+    meta = json.loads((LF_CIFAR_SEARCH / "run.json").read_text())
+    runs = [LF_CIFAR_SEARCH / s for s in meta["searches"] if (LF_CIFAR_SEARCH / s / "trials.parquet").is_file()]
+    written = write_front_configs(load_runs(runs), tmp_path)
+    committed = sorted((LF_CIFAR_SEARCH / "front").glob("*.json"))
+    assert [p.name for p in sorted(written)] == [p.name for p in committed] and len(committed) >= 3
+    assert all(p.read_text() == (tmp_path / "front" / p.name).read_text() for p in committed)
+
+
 def test_latency_front_cifar10_retimed_in_the_results(results):
     """The front points timed again: the ratios quoted are the committed records' against the report's."""
     table = _table(LF_CIFAR_SEARCH / "report.md", "| front | model | MAdds (M) | latency (ms)")
     front = {r[1]: float(r[3]) for r in table}
-    retimed = json.loads((LF_CIFAR_SEARCH / "front" / "retimed.json").read_text())
-    assert len(retimed) == len(front) == len(list((LF_CIFAR_SEARCH / "front").glob("*.json"))) - 1
+    retimed = json.loads((LF_CIFAR_SEARCH / "retimed.json").read_text())
+    assert len(retimed) == len(front) == len(list((LF_CIFAR_SEARCH / "front").glob("*.json")))
 
     def searched(path: str) -> float:   # the report's name of a front file's point
         m = re.match(r"mf_(\d+M)_(mf|mf_cpu)_t(\d+)\.json", Path(path).name)

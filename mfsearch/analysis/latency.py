@@ -5,6 +5,7 @@ figure of `mfsearch latency --plot` (every registered model timed)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,6 +24,7 @@ CAPTIONS = {
                      "MobileNetV3 baselines and their front, and the latency budget.",
     "latency_madds": "Measured latency against MAdds for every measured model: how far MAdds predict speed.",
 }
+FRONT_DIR = "front"   # beside report.md: each latency front point's config
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,9 +125,40 @@ def latency_lines(rs: RunSet) -> list[str]:
               "MobileNetV3 (negative: Mobile-Former is faster at that top-1). The last column is what each "
               "Mobile-Former kept of the global part: blocks (of its non-lite blocks) with dynamic ReLU and with "
               "bridges and the Former, the token counts they run on, and the head's expansion.", ""]
+    lines += [f"Each front point's config is in `{FRONT_DIR}/` beside this report (`mf_<run>_t<trial>.json`, "
+              "`mnv3_<variant>_<width>.json`): time them again with `mfsearch latency --models "
+              f"{FRONT_DIR}/*.json`, or train them again by naming the files as a variants study's models.", ""]
     return lines + table(["front", "model", "MAdds (M)", "latency (ms)", "p10-p90", "top-1 (%)",
                           "other front at this top-1 (ms)", "gap (ms)", "global part kept"],
                          _point_rows(front, bfront))
+
+
+def front_file(row: pd.Series, baseline: bool) -> str:
+    """A latency front point's config file name: `mnv3_small_040` for a baseline,
+    `mf_<run>_t<trial>` for a trial (`mf_50M_mf_cpu_t10`: run 50M-mobile_former_cpu, trial 10)."""
+    if baseline:
+        return re.sub(r"\W+", "_", str(row["trial_id"]).replace("mobilenet_v3", "mnv3"))
+    return "mf_" + re.sub(r"\W+", "_", str(row["run"]).replace("mobile_former", "mf")) + f"_t{row['trial_id']}"
+
+
+def write_front_configs(rs: RunSet, out_dir: Path) -> list[Path]:
+    """Each latency front point's config as `front/NAME.json` beside the report, so the points
+    can be timed again (`mfsearch latency --models front/*.json`) or trained again (a variants
+    study's `model:`). The folder is the analysis's own: files of an earlier front go."""
+    front, bfront = fronts(rs)
+    folder = out_dir / FRONT_DIR
+    for old in folder.glob("*.json"):
+        old.unlink()
+    if front.empty and bfront.empty:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for frame, baseline in ((front, False), (bfront, True)):
+        for _, r in frame.iterrows():
+            path = folder / f"{front_file(r, baseline)}.json"
+            path.write_text(json.dumps(json.loads(r["config"]), indent=1, sort_keys=True) + "\n")
+            paths.append(path)
+    return paths
 
 
 def _point_rows(front: pd.DataFrame, bfront: pd.DataFrame) -> list[list[str]]:

@@ -14,7 +14,7 @@ import pandas as pd
 from ..common import format_madds
 from .figures import protocol_text, reference_text, write_figures
 from .latency import CAPTIONS as LATENCY_CAPTIONS
-from .latency import has_latency, latency_lines, plot_latency
+from .latency import has_latency, latency_lines, plot_latency, write_front_configs
 from .load import AnalysisError, RunSet, latest_run, load_runs
 from .markdown import num, table
 from .params import CAPTIONS as PARAMS_CAPTIONS
@@ -257,6 +257,6 @@ def analyze(paths: Iterable[Path | str] = (), out: Path | str | None = None, all
         figures.update(plot_params(rs, out_dir))
     report = out_dir / "report.md"
     report.write_text(render_report(rs, summary, figures, out_dir))
-    files = [report] + [p for ps in figures.values() for p in ps]
+    files = [report] + [p for ps in figures.values() for p in ps] + write_front_configs(rs, out_dir)
     return AnalysisResult(out_dir=out_dir, files=files, summary=summary, runs=rs)
 
