@@ -73,6 +73,20 @@ def test_a_reference_under_another_truth_protocol_gives_no_regret(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "picks.csv")["regret"].isna().all()
 
 
+def test_picks_trained_on_another_device_than_the_reference_are_named(tmp_path):
+    """A GPU trains under bf16 autocast: a regret against CPU truth rows is computed but says
+    so; rows that record no device trained on the CPU."""
+    ref, study = tmp_path / "reference", tmp_path / "study"
+    _write_rows(ref, [_truth_row("a", "mobile_former_151m", 80.0), _truth_row("b", "mobile_former_151m", 84.0)])
+    for device, named in (("cuda:0", True), ("cpu", False), (None, False)):
+        _write_rows(study, [_truth_row("default-seed0", "mobile_former_151m", 83.0, arm="default", search_seed=0,
+                                       device=device)])
+        analyze_quality(study, {"budget": 150e6, "reference": {"cifar10": str(ref)}}, tmp_path / "out")
+        report = (tmp_path / "out" / "report.md").read_text()
+        assert ("the picks trained on cuda, the reference on cpu" in report) == named
+        assert pd.read_csv(tmp_path / "out" / "picks.csv")["regret"].tolist() == [pytest.approx(1.0)]
+
+
 def test_a_reference_set_still_training_gives_no_regret(tmp_path):
     """Against the best of a part-trained set every regret would look smaller than it is."""
     ref, study = tmp_path / "reference", tmp_path / "study"

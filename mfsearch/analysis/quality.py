@@ -42,9 +42,19 @@ def _shown(folder: str) -> str:
     return folder if rel.startswith("..") else rel
 
 
-def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd.Series, pd.Series, str]:
+def device_kinds(df: pd.DataFrame) -> set[str]:
+    """The kinds of device rows trained on ('cpu', 'cuda'); rows from before rows recorded
+    a device trained on the CPU (studies always did)."""
+    devices = df["device"] if "device" in df else pd.Series([None] * len(df), dtype=object)
+    return {str(d).split(":")[0] if isinstance(d, str) and d else "cpu" for d in devices}
+
+
+def reference_truth(folder: str | None, dataset: str, protocol: str,
+                    devices: set[str] | None = None) -> tuple[pd.Series, pd.Series, str]:
     """(truth per variant, family per variant, note) of a truth study's rows on `dataset`
-    under the same truth `protocol` (JSON); empty series and the reason where there is none."""
+    under the same truth `protocol` (JSON); empty series and the reason where there is none.
+    The note says so when the reference trained on other kinds of device than `devices`
+    (the picks'): a GPU trains under bf16 autocast, so the regret then mixes two numerics."""
     empty = pd.Series(dtype=float), pd.Series(dtype=str)
     if not folder:
         return *empty, "no reference set named for this dataset"
@@ -63,6 +73,10 @@ def reference_truth(folder: str | None, dataset: str, protocol: str) -> tuple[pd
         return *empty, (f"reference {_shown(folder)} has {len(truth)} of its {planned} architectures under truth so "
                         "far: no regret until that study finishes")
     note = f"reference: {len(truth)} architectures of {_shown(folder)}"
+    theirs = device_kinds(same)
+    if devices and theirs != devices:
+        note += (f"; the picks trained on {'/'.join(sorted(devices))}, the reference on {'/'.join(sorted(theirs))}: "
+                 "the regret compares two devices' numerics")
     return truth, same.groupby("variant")["family"].first(), note
 
 
@@ -141,7 +155,7 @@ def analyze_quality(path: Path, meta: dict, out: Path) -> tuple[Path, list[Path]
     notes, sets, mnv3 = {}, {}, {}
     for dataset, g in rows.groupby("dataset", sort=False):
         truth, family, notes[dataset] = reference_truth((meta.get("reference") or {}).get(dataset), dataset,
-                                                        g["protocol"].iloc[0])
+                                                        g["protocol"].iloc[0], device_kinds(g))
         sets[dataset] = truth
         mnv3[dataset] = truth[family == "mobilenet_v3"].max() if (family == "mobilenet_v3").any() else None
     pairs = list(zip(picks["dataset"], picks["truth"]))
