@@ -295,3 +295,27 @@ def test_edge_cases_still_draw(tmp_path, trials, baselines, note):
     assert all(p.stat().st_size > 5_000 for p in result.files if p.suffix == ".png")
     if trials == [("complete", 30, 25)]:
         assert result.summary.hypervolume / M == pytest.approx((100 - 30) * 25)
+
+
+def test_front_configs_are_named_apart_and_leave_other_files(tmp_path):
+    """The latency front's configs: a trial id that is not a file name is made one, two runs
+    named alike keep both points (a suffix), files that are not front configs stay, and a run
+    set without latency writes and removes nothing."""
+    from types import SimpleNamespace
+
+    from mfsearch.analysis.latency import write_front_configs
+    from mfsearch.models import get_config
+    cfg = json.dumps(get_config("mobile_former_26m").to_dict())
+    trials = pd.DataFrame({"run": ["50M-mobile_former", "50M_mobile_former", "x"], "trial_id": ["3", "3", "a/0/b"],
+                           "status": "complete", "latency_ms": [1.0, 2.0, 3.0], "final_top1": [10.0, 20.0, 30.0],
+                           "config": cfg})
+    front = tmp_path / "front"
+    front.mkdir()
+    (front / "retimed.json").write_text("[]")
+    (front / "mf_old_t1.json").write_text("{}")
+    none = SimpleNamespace(trials=trials.drop(columns="latency_ms"), baselines=pd.DataFrame())
+    assert write_front_configs(none, tmp_path) == [] and (front / "mf_old_t1.json").is_file()
+    paths = write_front_configs(SimpleNamespace(trials=trials, baselines=trials.iloc[:0]), tmp_path)
+    assert [p.name for p in paths] == ["mf_50M_mf_t3.json", "mf_50M_mf_t3_2.json", "mf_x_ta_0_b.json"]
+    assert sorted(p.name for p in front.iterdir()) == sorted([p.name for p in paths] + ["retimed.json"])
+    assert json.loads(paths[0].read_text()) == json.loads(cfg)

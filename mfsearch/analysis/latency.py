@@ -136,26 +136,32 @@ def latency_lines(rs: RunSet) -> list[str]:
 def front_file(row: pd.Series, baseline: bool) -> str:
     """A latency front point's config file name: `mnv3_small_040` for a baseline,
     `mf_<run>_t<trial>` for a trial (`mf_50M_mf_cpu_t10`: run 50M-mobile_former_cpu, trial 10)."""
-    if baseline:
-        return re.sub(r"\W+", "_", str(row["trial_id"]).replace("mobilenet_v3", "mnv3"))
-    return "mf_" + re.sub(r"\W+", "_", str(row["run"]).replace("mobile_former", "mf")) + f"_t{row['trial_id']}"
+    name = (str(row["trial_id"]).replace("mobilenet_v3", "mnv3") if baseline
+            else f"mf_{str(row['run']).replace('mobile_former', 'mf')}_t{row['trial_id']}")
+    return re.sub(r"\W+", "_", name)
 
 
 def write_front_configs(rs: RunSet, out_dir: Path) -> list[Path]:
     """Each latency front point's config as `front/NAME.json` beside the report, so the points
     can be timed again (`mfsearch latency --models front/*.json`) or trained again (a variants
-    study's `model:`). The folder is the analysis's own: files of an earlier front go."""
-    front, bfront = fronts(rs)
-    folder = out_dir / FRONT_DIR
-    for old in folder.glob("*.json"):
-        old.unlink()
-    if front.empty and bfront.empty:
+    study's `model:`). Files of an earlier front of this name pattern go; runs without a
+    latency write and remove nothing. Two points whose names clash (runs named alike in
+    different folders) are told apart by a suffix rather than one overwriting the other."""
+    if not has_latency(rs):
         return []
+    folder = out_dir / FRONT_DIR
+    for old in [*folder.glob("mf_*_t*.json"), *folder.glob("mnv3_*.json")]:
+        old.unlink()
+    front, bfront = fronts(rs)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
     for frame, baseline in ((front, False), (bfront, True)):
         for _, r in frame.iterrows():
-            path = folder / f"{front_file(r, baseline)}.json"
+            name = front_file(r, baseline)
+            path = folder / f"{name}.json"
+            k = 2
+            while path in paths:
+                path, k = folder / f"{name}_{k}.json", k + 1
             path.write_text(json.dumps(json.loads(r["config"]), indent=1, sort_keys=True) + "\n")
             paths.append(path)
     return paths

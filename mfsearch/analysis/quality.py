@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..records.appended import read_rows
-from ..records.rows import to_frame
+from ..records.rows import device_kind, to_frame
 from ..records.runjson import read_run_json
 from .load import AnalysisError
 from .markdown import num, table
@@ -43,10 +43,8 @@ def _shown(folder: str) -> str:
 
 
 def device_kinds(df: pd.DataFrame) -> set[str]:
-    """The kinds of device rows trained on ('cpu', 'cuda'); rows from before rows recorded
-    a device trained on the CPU (studies always did)."""
-    devices = df["device"] if "device" in df else pd.Series([None] * len(df), dtype=object)
-    return {str(d).split(":")[0] if isinstance(d, str) and d else "cpu" for d in devices}
+    """The kinds of device the rows trained on ('cpu', 'cuda')."""
+    return {device_kind(d) for d in (df["device"] if "device" in df else [None] * len(df))}
 
 
 def reference_truth(folder: str | None, dataset: str, protocol: str,

@@ -28,6 +28,12 @@ BASE_COLUMNS = ["trial_id", "run", "backend", "family", "status", "config", "flo
                 "num_classes", "protocol"]
 
 
+def device_kind(device: Any) -> str:
+    """The kind of device a row trained on ('cpu', 'cuda'); a row that records none is from
+    before rows did, when everything trained on the CPU."""
+    return str(device).split(":")[0] if isinstance(device, str) and device else "cpu"
+
+
 def identity(trial_id: Any, run: str, backend: str, config: Any, seed: int, dataset: str, protocol: Any,
              **extra: Any) -> dict[str, Any]:
     """The columns that say what a row is: the one place they are built. `config` is a

@@ -22,7 +22,7 @@ from ..common import UsageError, exit_with_parent
 from ..data import load_dataset
 from ..models.checkpoint import save_checkpoint
 from ..records.appended import append_rows, keyed_rows
-from ..records.rows import identity, row_from_proxy, to_frame
+from ..records.rows import device_kind, identity, row_from_proxy, to_frame
 from ..records.runjson import write_study_json
 from ..records.tables import write_table
 from ..train import ProxyProtocol, device_name, train_proxy
@@ -213,7 +213,7 @@ def _finished_rows(study: Study, rows_path: Path, device: str = "cpu") -> dict[s
         if json.loads(row["config"]) != cfg.to_dict() or ProxyProtocol.of_row(row) != proto:
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")
-        trained_on = str(row.get("device") or "cpu").split(":")[0]   # a study row without one is from the CPU
+        trained_on = device_kind(row.get("device"))
         if trained_on != device.split(":")[0]:
             raise UsageError(f"{rows_path.parent} holds rows trained on {trained_on}; resume it with --device "
                              f"{trained_on}, or pass another --out")
