@@ -960,10 +960,10 @@ def test_latency_front_seeds_cifar_verdict_in_the_results(results, readme):
     top_mn, top_px = max(map(tr, mn.values())), max(map(px, mn.values()))
     above = [tr(r) - top_mn for r in mf if tr(r) > top_mn]
     assert _find(rf"\*\* (Mobile-Former \S+ / \d+) \(`mobile_former_cpu`\) at {N} ms reaches ({N} ± {N})% over 3 "
-                 rf"seeds and (\S+)% under truth; MobileNetV3-Small 1\.11 needs {N} ms for ({N} ± {N})% and (\S+)%, "
-                 rf"and Small-1\.30 at {N} ms reaches ({N} ± {N})% and (\S+)%\. Under truth (\d+) of the (\d+) "
-                 rf"Mobile-Formers are above every MobileNetV3 here, by {N} to {N} points; under the proxy's 3-seed "
-                 r"means, (\d+) are", results, where) == (
+                 rf"seeds and ([^%]+)% under truth; MobileNetV3-Small 1\.11 needs {N} ms for ({N} ± {N})% and "
+                 rf"([^%]+)%, and Small-1\.30 at {N} ms reaches ({N} ± {N})% and ([^%]+)%\. Under truth (\d+) of "
+                 rf"the (\d+) Mobile-Formers are above every MobileNetV3 here, by {N} to {N} points; under the "
+                 r"proxy's 3-seed means, (\d+) are", results, where) == (
         best[0], med(best), best[6], *best[6].split(" ± "), best[7].split(" (")[0], med(s111), s111[6],
         *s111[6].split(" ± "), s111[7].split(" (")[0], med(s130), s130[6], *s130[6].split(" ± "),
         s130[7].split(" (")[0], str(len(above)), str(len(mf)), f"{min(above):.2f}", f"{max(above):.2f}",
@@ -998,6 +998,10 @@ def test_latency_front_seeds_cifar_verdict_in_the_results(results, readme):
         own_fast[1].replace("-mobile_former", ""), own_fast[3], own_fast[5])
     assert float(med(today)) > float(med(s130)) and today[8].startswith("dyReLU 7/7, bridges 7/7")
     assert sum(float(r[3]) < float(today[4]) for r in own) == 1
+    spread = max(rows, key=lambda r: float(r[7].split(" ± ")[1].split()[0]))
+    assert _find(rf"truth has 2 seeds per point, whose std reaches {N} points \(([^)]+)\), so the smaller margins "
+                 r"above are ties", results, where) == (spread[7].split(" ± ")[1].split()[0], spread[0])
+    assert all(r[7].endswith("(2)") for r in rows)
     assert _find(rf"it turned the search's interleaved fronts into a Mobile-Former lead from {N} to 4\.5 ms",
                  results, where) == (med(fast),)
     assert _find(rf"put Mobile-Former's front above MobileNetV3's from {N} to 4\.5 ms: a {N}M-MAdds "
