@@ -901,24 +901,22 @@ def _seeds_cifar_rows() -> list[list[str]]:
     seeds report's top-1 under both protocols, and what each Mobile-Former kept."""
     import statistics
 
-    from mfsearch.analysis.latency import global_part
+    from mfsearch.analysis.latency import front_file, global_part
     report = {(r[0], r[1]): r for r in _table(LF_CIFAR_SEARCH / "seeds" / "report.md", "| protocol | variant | MAdds")}
     searches = [LF_CIFAR_SEARCH / s for s in json.loads((LF_CIFAR_SEARCH / "run.json").read_text())["searches"]
                 if (LF_CIFAR_SEARCH / s / "trials.csv").is_file()]
     trials = pd.concat(pd.read_csv(p / "trials.csv") for p in searches)
     base = pd.concat(pd.read_csv(p / "baselines.csv") for p in searches)
     base = base.drop_duplicates("trial_id").set_index("trial_id")
+    points = {front_file(r, False): r for _, r in trials.iterrows()} | \
+        {front_file(r, True): r for _, r in base.reset_index().iterrows()}   # by their front/ file names
     retimed, out = _retimed(), []
     for variant in _seeds_cifar_variants():
+        s = points[variant]
         if variant.startswith("mf_"):
-            budget, rest = variant[3:].split("_", 1)
-            space, trial = rest.rsplit("_t", 1)
-            run = f"{budget}-{'mobile_former_cpu' if space == 'mf_cpu' else 'mobile_former'}"
-            s = trials[(trials["run"] == run) & (trials["trial_id"].astype(str) == trial)].iloc[0]
-            head = [f"Mobile-Former {budget} / {trial}", "`mobile_former_cpu`" if space == "mf_cpu" else "today's"]
-            kept = global_part(s["config"])
+            space = "`mobile_former_cpu`" if "mobile_former_cpu" in s["run"] else "today's"
+            head, kept = [f"Mobile-Former {s['run'].split('-')[0]} / {s['trial_id']}", space], global_part(s["config"])
         else:
-            s = base.loc[variant.replace("mnv3_", "mobilenet_v3_")]
             head, kept = [f"MobileNetV3-Small {int(variant[-3:]) / 100:.2f}", ""], ""
         ps, d, t = retimed[variant], report[("default", variant)], report.get(("truth", variant))
         assert float(d[2]) == pytest.approx(s["flops"] / 1e6, abs=0.05) and d[6] == "3"
@@ -978,8 +976,7 @@ def test_latency_front_seeds_cifar_verdict_in_the_results(results, readme):
                  where) == (
         f"{float(med(s111)) - float(med(best)):.2f}", best[5].split()[1].strip("()"), s111[5].split()[1].strip("()"),
         faster(best, s111), f"{tr(best) - tr(s111):.2f}", f"{px(best) - px(s111):.2f}", best[2], s111[2])
-    budget, trial = best[0].split()[1], best[0].split()[-1]
-    cfg = json.loads((LF_CIFAR_SEARCH / "front" / f"mf_{budget}_mf_cpu_t{trial}.json").read_text())
+    cfg = json.loads((LF_CIFAR_SEARCH / "front" / f"{file[best[0]]}.json").read_text())
     kept = re.match(r"dyReLU (\d+)/(\d+), bridges (\d+)/\d+ on (\S+) tokens, head x(\d+)", best[8]).groups()
     assert _find(rf"dynamic ReLU in {N} of its {N} blocks, the bridges in {N}, on (.+?) tokens, and a x{N} head "
                  rf"\({N}M parameters\), on a shallow stack: {N} blocks after the lite one, width x{N}, at {N} px",

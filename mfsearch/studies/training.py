@@ -214,7 +214,7 @@ def _finished_rows(study: Study, rows_path: Path, device: str = "cpu") -> dict[s
             raise UsageError(f"{rows_path.parent} holds results for a different version of {row['variant']!r} "
                              f"(architecture or protocol changed); pass another --out or delete that folder")
         trained_on = device_kind(row.get("device"))
-        if trained_on != device.split(":")[0]:
+        if trained_on != device_kind(device):
             raise UsageError(f"{rows_path.parent} holds rows trained on {trained_on}; resume it with --device "
                              f"{trained_on}, or pass another --out")
         done[key] = row
