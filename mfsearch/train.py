@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .clock import active_seconds
 from .common import UsageError
 from .data import InMemoryData, make_loaders, stratified_subset
 from .evaluation import accuracy as evaluate  # evaluate(model, loader, autocast) -> top-1 %
@@ -127,7 +127,7 @@ class ProxyResult:
     final_top1: float | None = None
     best_top1: float | None = None
     images_per_s: float = 0.0         # training throughput (evaluation excluded)
-    wall_time: float = 0.0            # whole call, set-up and evaluation included
+    wall_time: float = 0.0            # whole call, set-up and evaluation included, time stopped left out
     train_time: float = 0.0
     flops: int = 0                    # at the architecture's resolution, 1000 classes
     params: int = 0                   # 1000-class head
@@ -235,7 +235,7 @@ def _autocast(dev: torch.device):
 def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, epochs, log, result) -> list[torch.Tensor]:
     """One pass over `loader`; returns the first batches, kept for BatchNorm recalibration."""
     model.train()
-    t0 = last = time.perf_counter()
+    t0 = last = active_seconds()
     loss_sum, seen, recal = 0.0, 0, []
     for step, (x, y) in enumerate(loader):
         with autocast():
@@ -250,11 +250,11 @@ def _train_epoch(model, loader, opt, sched, protocol, autocast, epoch, epochs, l
         seen += len(y)
         if len(recal) < protocol.bn_recal_batches:
             recal.append(x)
-        if log and time.perf_counter() - last > PROGRESS_EVERY_S:
-            last = time.perf_counter()
+        if log and active_seconds() - last > PROGRESS_EVERY_S:
+            last = active_seconds()
             log(f"epoch {epoch + 1}/{epochs} step {step + 1}/{len(loader)} "
                 f"loss {loss_sum / (step + 1):.3f} ({seen / (last - t0):.0f} img/s)")
-    result.train_time += time.perf_counter() - t0
+    result.train_time += active_seconds() - t0
     result.images_seen += seen
     result.train_loss.append(round(loss_sum / len(loader), 5))
     return recal
@@ -286,7 +286,7 @@ def train_proxy(config: ModelConfig | str, data: InMemoryData, protocol: ProxyPr
 
 
 def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weights=False) -> ProxyResult:
-    start = time.perf_counter()
+    start = active_seconds()
     res = resolution or protocol.resolution_for(cfg.resolution, data.image_size)
     result = ProxyResult(status="complete", flops=estimate_flops(cfg), params=estimate_params(cfg),
                          proxy_resolution=res, num_classes=data.num_classes, threads=torch.get_num_threads(),
@@ -309,7 +309,7 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
             result.score = zero_cost_score(protocol.score, model, train_loader, result)
         except (ValueError, RuntimeError, StopIteration) as exc:  # e.g. no activation to code, empty subset
             result.status, result.error = "failed", f"{protocol.score}: {exc}"
-        result.wall_time = round(time.perf_counter() - start, 3)
+        result.wall_time = round(active_seconds() - start, 3)
         return result
     if len(train_loader) == 0:
         result.status, result.error = "failed", "training subset smaller than one batch"
@@ -326,7 +326,7 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
             result.epochs_done = epoch + 1
             if log:
                 log(f"epoch {epoch + 1}/{epochs}: top-1 {top1:.2f}% "
-                    f"({time.perf_counter() - start:.0f} s)")
+                    f"({active_seconds() - start:.0f} s)")
             if on_epoch:
                 on_epoch(epoch, top1)
     except TrialPruned:
@@ -339,5 +339,5 @@ def _train(cfg, data, protocol, resolution, seed, dev, on_epoch, log, keep_weigh
     result.images_per_s = round(result.images_seen / result.train_time, 2) if result.train_time else 0.0
     if keep_weights and result.status == "complete":
         result.state_dict = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    result.wall_time = round(time.perf_counter() - start, 3)
+    result.wall_time = round(active_seconds() - start, 3)
     return result

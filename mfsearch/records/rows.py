@@ -6,8 +6,9 @@ One row per trial (and per baseline) with: trial_id, run, backend, family, statu
 architecture's resolution, 1000 classes), params, proxy_resolution, top1_per_epoch
 (JSON list, %), final_top1, best_top1, score (what ranks the row: final_top1 for a
 trained protocol, the zero-cost score for a 0-epoch one), train_loss (JSON list), epochs_done,
-wall_time, train_time, images_per_s (training), threads (torch's, while training), device
-(what it trained on; rows from before it existed leave it empty), error, seed, dataset, protocol (JSON).
+wall_time and train_time (seconds, time the process was stopped left out: mfsearch.clock),
+images_per_s (training), threads (torch's, while training), device (what it trained on; rows
+from before it existed leave it empty), error, seed, dataset, protocol (JSON).
 
 A detection study's row (`row_from_detection`) keeps its own measured columns (AP, AP50,
 AP75, MAdds and parameters per detector part) and its config and protocol as JSON objects,

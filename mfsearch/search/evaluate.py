@@ -13,7 +13,6 @@ identical architecture this run already trained under the same protocol and seed
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -25,6 +24,7 @@ import torch
 from spaces import MobileFormerSpace, SpaceError, space_from_dict
 from spaces.base import MIN_WIDTH, WIDTH_STEP
 
+from ..clock import active_seconds
 from ..common import format_madds, format_params, one_line
 from ..data import InMemoryData, load_dataset
 from ..flops import estimate_flops, estimate_params
@@ -159,7 +159,7 @@ def constraints(settings: SearchSettings, space, cfg) -> dict[str, float]:
 def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: int | str,
                     on_epoch: Callable[[int, float], None] | None = None,
                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    start = time.perf_counter()
+    start = active_seconds()   # the row's wall time leaves out any time the study was paused
     space = make_space(settings)
     params = space.normalize(params)
     cfg, error = into_band(settings, space, space.decode(params))
@@ -168,11 +168,11 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
                                           settings.dataset, settings.protocol, **params))
     if error:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(time.perf_counter() - start, 3), error=error, **common)
+                        wall_time=round(active_seconds() - start, 3), error=error, **common)
     common.update(latency_columns(measured_latency(settings, cfg)))
     if settings.latency_budget is not None and common["latency_ms"] > settings.latency_budget:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(time.perf_counter() - start, 3),
+                        wall_time=round(active_seconds() - start, 3),
                         error=f"{common['latency_ms']:.2f} ms over the {settings.latency_budget:g} ms latency budget "
                               f"({settings.latency_runtime}, {settings.latency_threads} thread(s))", **common)
     earlier = _trained_before(settings.run_dir, cfg.to_dict())
@@ -180,16 +180,16 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
         if log:
             log(f"same architecture as trial {earlier['trial_id']}: reusing its result, not training again")
         return {**earlier, "trial_id": trial_id, "reused_from": str(earlier["trial_id"]),
-                "wall_time": round(time.perf_counter() - start, 3)}
+                "wall_time": round(active_seconds() - start, 3)}
     try:
         result = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
                              device=settings.resolved_device(), threads=settings.worker_threads,
                              on_epoch=on_epoch, log=log, keep_weights=settings.save_weights != "none")
     except (RuntimeError, ValueError, MemoryError, torch.cuda.OutOfMemoryError) as exc:
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(time.perf_counter() - start, 3),
+                        wall_time=round(active_seconds() - start, 3),
                         error=one_line(f"{type(exc).__name__}: {exc}")[:500], **common)
-    row = row_from_proxy(result, wall_time=round(time.perf_counter() - start, 3), **common)
+    row = row_from_proxy(result, wall_time=round(active_seconds() - start, 3), **common)
     if row["status"] != "pruned":  # pruning depends on the other trials of the moment: not an answer
         append_row(settings.run_dir / TRAINED, row)
         keep_trial(settings, row, cfg, result, TRAINED)

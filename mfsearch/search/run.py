@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..clock import active_seconds
 from ..common import UsageError, format_madds, format_params
 from ..data import BUILT_IN_AGREEMENT
 from ..records.appended import drop_torn_tail
@@ -74,12 +75,12 @@ class Progress:
     """Prints one line per finished trial: count, best so far, ETA."""
 
     def __init__(self, settings: SearchSettings):
-        self.settings, self.start, self.done_before = settings, time.time(), 0
+        self.settings, self.start, self.done_before = settings, active_seconds(), 0
 
     def __call__(self, rows: list[dict]) -> None:
         done = len(rows)
         new = max(0, done - self.done_before)
-        elapsed = time.time() - self.start
+        elapsed = active_seconds() - self.start   # a paused search's ETA leaves the pause out
         eta = ""
         if new and done < self.settings.trials:
             eta = f", ETA {dt.timedelta(seconds=round(elapsed / new * (self.settings.trials - done)))}"

@@ -11,13 +11,13 @@ import json
 import multiprocessing
 import os
 import statistics
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..clock import active_seconds
 from ..common import UsageError, exit_with_parent
 from ..data import load_dataset
 from ..models.checkpoint import save_checkpoint
@@ -97,10 +97,10 @@ class TimeLeft:
     differ a thousandfold in length (a 0-epoch score against 8 epochs on all the data), so
     the time per finished run misleads. A (dataset, protocol)'s images per run are its
     finished rows' median, or scaled by epochs x data fraction from another protocol's on the
-    same data; the rate is the images trained since this start per second of wall time."""
+    same data; the rate is the images trained since this start per second of wall time (pauses left out)."""
 
     def __init__(self, protocols: dict[str, ProxyProtocol], rows: Iterable[dict], todo: list[Job],
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = active_seconds):
         seen: dict[tuple[str, str], list[float]] = {}
         for r in rows:
             if r.get("status") == "complete":
