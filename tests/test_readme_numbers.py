@@ -929,7 +929,8 @@ def test_latency_front_cifar10_retimed_in_the_results(results):
     fastest = {min(range(len(v)), key=v.__getitem__) + 1 for v in retimed.values()}
     where = "docs/results/README.md"
     assert _find(rf"The {N} front points of the first four searches and MobileNetV3-Small 0\.61 and 0\.83 timed "
-                 rf"again\s?in one sitting, {N}\s?interleaved passes", results, where) == (str(len(retimed) - 2), str(k))
+                 rf"again\s?in one sitting, {N}\s?interleaved passes", results, where) == \
+        (str(len(retimed) - 2), str(k))
     assert _find(rf"added Small-(\S+) to the front, at {N} ms in the search: not timed again", results, where) == \
         (f"{later[-3]}.{later[-2:]}", table[later][3])
     assert _find(rf"one model's {N} passes differ by up to {N}x, and the passes move together: every model's "
