@@ -160,6 +160,7 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
                     on_epoch: Callable[[int, float], None] | None = None,
                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
     start = active_seconds()   # the row's wall time leaves out any time the study was paused
+    elapsed = lambda: round(active_seconds() - start, 3)   # noqa: E731
     space = make_space(settings)
     params = space.normalize(params)
     cfg, error = into_band(settings, space, space.decode(params))
@@ -168,11 +169,11 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
                                           settings.dataset, settings.protocol, **params))
     if error:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(active_seconds() - start, 3), error=error, **common)
+                        wall_time=elapsed(), error=error, **common)
     common.update(latency_columns(measured_latency(settings, cfg)))
     if settings.latency_budget is not None and common["latency_ms"] > settings.latency_budget:
         return make_row(status="infeasible", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(active_seconds() - start, 3),
+                        wall_time=elapsed(),
                         error=f"{common['latency_ms']:.2f} ms over the {settings.latency_budget:g} ms latency budget "
                               f"({settings.latency_runtime}, {settings.latency_threads} thread(s))", **common)
     earlier = _trained_before(settings.run_dir, cfg.to_dict())
@@ -180,16 +181,16 @@ def evaluate_params(settings: SearchSettings, params: dict[str, Any], trial_id: 
         if log:
             log(f"same architecture as trial {earlier['trial_id']}: reusing its result, not training again")
         return {**earlier, "trial_id": trial_id, "reused_from": str(earlier["trial_id"]),
-                "wall_time": round(active_seconds() - start, 3)}
+                "wall_time": elapsed()}
     try:
         result = train_proxy(cfg, load_data(settings), settings.protocol, seed=settings.seed,
                              device=settings.resolved_device(), threads=settings.worker_threads,
                              on_epoch=on_epoch, log=log, keep_weights=settings.save_weights != "none")
     except (RuntimeError, ValueError, MemoryError, torch.cuda.OutOfMemoryError) as exc:
         return make_row(status="failed", params=estimate_params(cfg), epochs_done=0,
-                        wall_time=round(active_seconds() - start, 3),
+                        wall_time=elapsed(),
                         error=one_line(f"{type(exc).__name__}: {exc}")[:500], **common)
-    row = row_from_proxy(result, wall_time=round(active_seconds() - start, 3), **common)
+    row = row_from_proxy(result, wall_time=elapsed(), **common)
     if row["status"] != "pruned":  # pruning depends on the other trials of the moment: not an answer
         append_row(settings.run_dir / TRAINED, row)
         keep_trial(settings, row, cfg, result, TRAINED)
