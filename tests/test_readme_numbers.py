@@ -667,6 +667,36 @@ def test_latency_front_in_the_results(results):
     assert f"Kendall tau {tau} [{lo}, {hi}]" in SEEDS_REPORT.read_text()
 
 
+@pytest.mark.parametrize("size, label", [("shapes", "`shapes`"), ("cifar10", "CIFAR-10")])
+def test_latency_front_hypervolume_in_the_results(results, size, label):
+    """Each size's hypervolume in latency, its reference point and front sizes, as its report has them."""
+    report = RESULTS / "latency_front" / size / "report.md"
+    (ref,) = re.findall(r"area dominated up to \((\S+) ms, 0 %\)", report.read_text())
+    rows = {r[0]: r for r in _table(report, "| front | hypervolume (ms x %) | points |")}
+    assert _find(rf"\*\*Hypervolume in latency\*\* \({label}; the area each front dominates up to \({N} ms, 0%\), "
+                 rf"the slowest model measured; ms x proxy top-1 %\): Mobile-Former {N} over (\d+) front points, "
+                 rf"MobileNetV3 {N} over (\d+)", results, "docs/results/README.md") == (
+        ref, *rows["Mobile-Former"][1:], *rows["MobileNetV3"][1:])
+
+
+def test_latency_front_cifar10_params_in_the_results(results):
+    """The CIFAR-10 fronts in parameters: every MobileNetV3 point is beaten by a smaller, better
+    Mobile-Former, and the two ends quoted are the report's."""
+    rows = _table(LF_CIFAR_SEARCH / "report.md", "| front | model | params (M) | MAdds (M) | top-1 (%) |")
+    mf = sorted((r for r in rows if r[0] == "Mobile-Former"), key=lambda r: float(r[2]))
+    mn = sorted((r for r in rows if r[0] == "MobileNetV3"), key=lambda r: float(r[2]))
+    assert all(any(float(m[2]) < float(b[2]) and float(m[4]) > float(b[4]) for m in mf) for b in mn)
+    first = next(b for b in mn if float(b[4]) >= float(mf[0][4]))
+    best_mf, best_mn = max(mf, key=lambda r: float(r[4])), max(mn, key=lambda r: float(r[4]))
+    name = lambda r: f"{r[1][-3]}.{r[1][-2:]}"   # mobilenet_v3_small_130 -> 1.30
+    assert _find(rf"smallest point, {N}M parameters, reaches {N}%, which MobileNetV3 first reaches with\s?{N}M "
+                 rf"\(Small-(\S+), {N}%\); its best, {N}M, reaches {N}%, where MobileNetV3's best,\s?Small-(\S+), "
+                 rf"has {N}M for {N}%", results, "docs/results/README.md") == (
+        mf[0][2], mf[0][4], first[2], name(first), first[4], best_mf[2], best_mf[4], name(best_mn), best_mn[2],
+        best_mn[4])
+    assert all("small" in r[1] for r in (first, best_mn))
+
+
 def _seeds_rows(protocol: str) -> dict[str, list[str]]:
     """The seeds report's rows of one protocol, by variant."""
     return {r[1]: r for r in _table(SEEDS_REPORT, "| protocol | variant |") if r[0] == protocol}
