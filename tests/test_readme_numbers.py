@@ -830,7 +830,7 @@ LF_CIFAR_SEARCH = RESULTS / "latency_front" / "cifar10"
 
 
 def test_latency_front_cifar10_in_the_results(readme, results):
-    """The unfinished CIFAR-10 latency front: the searches said finished are the committed
+    """The CIFAR-10 latency front: the searches said finished are the committed
     ones, and every point, gap and boundary quoted is its report's (or its searches' files)."""
     import datetime as dt
     meta = json.loads((LF_CIFAR_SEARCH / "run.json").read_text())
@@ -838,9 +838,9 @@ def test_latency_front_cifar10_in_the_results(readme, results):
             if (LF_CIFAR_SEARCH / s / "run.json").is_file()}
     finished = [s for s, r in runs.items() if r["status"] == "finished"]
     where = "docs/results/README.md"
-    said = _find(r"\*\*Not finished:\*\* (\d+) of (\d+) searches", results, where)
-    assert said == (str(len(finished)), str(len(meta["searches"])))
-    assert _find(r"has not finished \((\d+) of (\d+) searches\)", readme, "README") == said
+    said = _find(r"\*\*Finished:\*\* (\d+) of (\d+) searches", results, where)
+    assert said == (str(len(finished)), str(len(meta["searches"]))) and said[0] == said[1]
+    assert _find(r"\(`latency_front --size full`, (\d+) of (\d+) searches\)", readme, "README") == said
     for s in finished:   # each search's own minutes, start to finish
         minutes = (dt.datetime.fromisoformat(runs[s]["finished"])
                    - dt.datetime.fromisoformat(runs[s]["started"])).total_seconds() / 60
@@ -912,8 +912,8 @@ def test_latency_front_cifar10_200m_search_in_the_results(results):
         f"{big['latency_ms'].min():.2f}", f"{big['latency_ms'].max():.2f}")
 
 
-def test_latency_front_cifar10_300m_search_in_the_results(results):
-    """What the 300M search in mobile_former_cpu found, as its files have it, and the second
+def test_latency_front_cifar10_300m_searches_in_the_results(results):
+    """What the 300M searches found (and did not), as their files have it, and the second
     host's baselines against the first's: the same top-1, other milliseconds."""
     from mfsearch.analysis.latency import global_part
     run = LF_CIFAR_SEARCH / "300M-mobile_former_cpu"
@@ -923,6 +923,20 @@ def test_latency_front_cifar10_300m_search_in_the_results(results):
     cfg = json.loads((LF_CIFAR_SEARCH / "front" / f"mf_300M_mf_cpu_t{best['trial_id']}.json").read_text())
     everything = pd.concat(pd.read_csv(f) for f in LF_CIFAR_SEARCH.glob("*M-mobile_former*/trials.csv"))
     assert best["final_top1"] == everything["final_top1"].max()   # "the highest top-1 in the study"
+    today = pd.read_csv(LF_CIFAR_SEARCH / "300M-mobile_former" / "trials.csv")
+    today = today[today["status"] == "complete"]
+    top = today.loc[today["final_top1"].idxmax()]
+    front = _table(LF_CIFAR_SEARCH / "report.md", "| front | model | MAdds (M) | latency (ms)")
+    t13 = next(r for r in front if r[1] == "200M-mobile_former_cpu / 13")
+    at200 = pd.read_csv(LF_CIFAR_SEARCH / "200M-mobile_former" / "trials.csv").query("status == 'complete'")
+    assert not any(r[1].startswith("300M-mobile_former /") for r in front)
+    assert _find(rf"It trained (\d+) of its 16\s?proposals, at {N}-{N} ms; its best, {N}% at {N}M MAdds, takes "
+                 rf"{N} ms, where\s?`mobile_former_cpu`'s 200M / 13 reaches {N}% at {N} ms\. (\d+) of the (\d+) have "
+                 rf"their lite\s?block at stride 1 \(at 200M: (\d+) of (\d+)\)", results, "docs/results/README.md") == (
+        str(len(today)), f"{today['latency_ms'].min():.2f}", f"{today['latency_ms'].max():.2f}",
+        f"{top['final_top1']:.2f}", f"{top['flops'] / 1e6:.1f}", f"{top['latency_ms']:.2f}", t13[5], t13[3],
+        str((today["lite_stride"] == 1).sum()), str(len(today)), str((at200["lite_stride"] == 1).sum()),
+        str(len(at200)))
     dyrelu, blocks, bridges, tokens, head = re.match(
         r"dyReLU (\d+)/(\d+), bridges (\d+)/\d+ on (\d+) tokens, head x(\d+)", global_part(best["config"])).groups()
     where = "docs/results/README.md"
